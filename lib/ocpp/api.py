@@ -1,0 +1,300 @@
+# The integrator's API, in the shape of Zephyr's OCPP library (include/zephyr/net/ocpp.h):
+#
+#   cp = api.init(cp_info, cs_info, callback)     # ocpp_init()
+#   cp.start()                                    # inside a running asyncio loop
+#   sess = cp.session_open(connector)             # ocpp_session_open()
+#   status = await sess.authorize(tag, 5000)      # ocpp_authorize() -> idTagInfo status
+#   status = await sess.start_transaction(wh, connector, 5000)   # ocpp_start_transaction()
+#   status = await sess.stop_transaction(wh, 5000, "Local")      # ocpp_stop_transaction()
+#   sess.close()                                  # ocpp_session_close()
+#
+# callback(reason, connector, value) is told, and must return quickly:
+#   GET_METER_VALUE  value = measurand name -> the current reading (a number) or None
+#   START_CHARGING   value = a Session already authorised for the remote start's idTag; the
+#                    integrator waits for the plug and calls value.start_transaction()
+#   STOP_CHARGING    value = the stop reason; stop drawing energy now (the library sends the
+#                    StopTransaction itself, reading the energy register through the callback)
+#   UNLOCK_CONNECTOR value = None -> True (unlocked), False (failed), None (no lock)
+# The hardware's state reaches the library through cp.connector_event(connector, EV_..., info).
+import asyncio
+
+from . import clock
+from .chargepoint import (  # noqa: F401  (re-exported for integrators)
+    GET_METER_VALUE,
+    START_CHARGING,
+    STOP_CHARGING,
+    UNLOCK_CONNECTOR,
+    ChargePoint,
+)
+from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from .connector import (  # noqa: F401
+    EV_CHARGING,
+    EV_PLUGGED,
+    EV_SUSPENDED,
+    EV_UNPLUGGED,
+    EVSE_RESUMED,
+    EVSE_SUSPENDED,
+    FAULT,
+    FAULT_CLEARED,
+    Transaction,
+)
+from .rpc import CallError, Offline, Timeout
+
+ACCEPTED = "Accepted"
+TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
+_ENERGY = "Energy.Active.Import.Register"
+
+
+def init(cp_info, cs_info, callback, log=None):
+    """cp_info: vendor, model, and optionally serial, box_serial, fw_version, iccid, imsi,
+    meter_serial, meter_type, connectors (default 1), measurands (what the meter can read).
+    cs_info: url (ws:// or wss://), cp_id, and optionally auth_key, ca_file (PEM or DER),
+    call_timeout_ms, max_message."""
+    return OCPP(cp_info, cs_info, callback, log)
+
+
+class OCPP(ChargePoint):
+    def __init__(self, cp_info, cs_info, callback, log=None):
+        super().__init__(cp_info, cs_info, callback, log)
+        self.vendors = {}
+
+    def session_open(self, connector=None):
+        return Session(self, connector)
+
+    def connector_event(self, connector, event, info=None):
+        c = self.connectors[connector]
+        c.event(event, info)
+        if event == EV_UNPLUGGED and c.tx is not None:
+            # §9.1.23: unplugging at the EV ends the transaction when so configured; otherwise
+            # it stays open as SuspendedEV.
+            if self.config.get("StopTransactionOnEVSideDisconnect"):
+                asyncio.create_task(stop_by_charger(self, c, "EVDisconnected"))
+
+    def data_transfer_handler(self, vendor_id, fn):
+        """fn(message_id, data) -> the DataTransfer.conf payload ({"status": ..., "data": ...})."""
+        self.vendors[vendor_id] = fn
+
+    def on_tx_result(self, item):
+        if item.action != "StartTransaction":
+            return
+        tx = item.tx
+        if not tx.ended:
+            self.connectors[tx.connector].update()  # no longer an incipient transaction
+        if not isinstance(item.result, dict):
+            return
+        info = item.result.get("idTagInfo") or {}
+        tx.parent_id_tag = info.get("parentIdTag")
+        if info.get("status") != ACCEPTED and not tx.ended:
+            # §9.1.24: the central system refused the idTag of a running transaction.
+            if self.config.get("StopTransactionOnInvalidId"):
+                c = self.connectors[tx.connector]
+                asyncio.create_task(stop_by_charger(self, c, "DeAuthorized"))
+
+
+class Session:
+    """One use of one connector, from authorisation to the end of its transaction."""
+
+    def __init__(self, cp, connector=None):
+        self.cp = cp
+        self.connector = None
+        self.id_tag = None
+        self.parent_id_tag = None
+        self.tx = None
+        self.closed = False
+        if connector:
+            self._bind(connector)
+
+    def _bind(self, cid):
+        c = self.cp.connectors[cid]
+        if c.session is not None and c.session is not self:
+            raise ValueError("connector %d is in use" % cid)
+        self.connector = cid
+        c.session = self
+
+    async def authorize(self, id_tag, timeout_ms=5000):
+        """Authorize.req (§4.2... §4.1); returns the idTagInfo status, or TIMEOUT."""
+        cp = self.cp
+        status = None
+        if cp.connected and cp.registration == ACCEPTED:
+            try:
+                r = await cp.call("Authorize", {"idTag": id_tag}, timeout_ms)
+                info = r.get("idTagInfo") or {}
+                status = info.get("status", "Invalid")
+                self.parent_id_tag = info.get("parentIdTag")
+            except (Offline, Timeout):
+                pass
+            except CallError as e:
+                cp.log("api: Authorize failed: %s" % e.code)
+                status = "Invalid"
+        if status is None:
+            # Offline (§3.5.2): only the configured local rules can let the driver in.
+            if cp.config.get("AllowOfflineTxForUnknownId"):
+                status = ACCEPTED
+            else:
+                status = TIMEOUT
+        if status == ACCEPTED:
+            self.id_tag = id_tag
+            if self.connector:
+                self._await_plug()
+        return status
+
+    def _await_plug(self):
+        # The connector is Preparing until the transaction starts or ConnectionTimeOut (§9.1.6)
+        # runs out, which returns it to Available and ends this session's authorisation.
+        c = self.cp.connectors[self.connector]
+        c.authorized_tag = self.id_tag
+        c.auth_deadline = ticks_add(ticks_ms(), self.cp.config.get("ConnectionTimeOut") * 1000)
+        c.update()
+        asyncio.create_task(_connection_timeout(self, c))
+
+    def accept(self, id_tag):
+        """Treat id_tag as authorised without asking (a remote start with
+        AuthorizeRemoteTxRequests false, §5.11)."""
+        self.id_tag = id_tag
+        if self.connector:
+            self._await_plug()
+
+    async def wait_plugged(self, poll_ms=100):
+        """True once the cable is in, False if the authorisation expired or the session ended."""
+        c = self.cp.connectors[self.connector]
+        while not self.closed and c.authorized_tag is not None:
+            if c.plugged:
+                return True
+            await sleep_ms(poll_ms)
+        return False
+
+    async def start_transaction(self, meter_wh, connector=None, timeout_ms=5000):
+        """StartTransaction.req (§4.8). The transaction starts locally at once; the message is
+        queued and the answer awaited up to timeout_ms. Returns the idTagInfo status, or
+        TIMEOUT while it is still on its way (the transaction goes on either way)."""
+        cp = self.cp
+        if self.id_tag is None:
+            return "NotAuthorized"
+        if connector and self.connector != connector:
+            self._bind(connector)
+        c = cp.connectors[self.connector]
+        if not c.available_for_start():
+            return "Rejected"
+        tx = Transaction(c.id, self.id_tag, int(meter_wh), clock.now_iso())
+        tx.parent_id_tag = self.parent_id_tag
+        self.tx = c.tx = tx
+        c.authorized_tag = None
+        c.finishing = False
+        payload = {
+            "connectorId": c.id,
+            "idTag": self.id_tag,
+            "meterStart": int(meter_wh),
+            "timestamp": tx.start_time,
+        }
+        item = cp.txq.put("StartTransaction", payload, tx)
+        asyncio.create_task(_metering(cp, c, tx))
+        c.update()
+        r = await _wait(item, timeout_ms)
+        if isinstance(r, dict):
+            return (r.get("idTagInfo") or {}).get("status", "Invalid")
+        return TIMEOUT if r is None else r
+
+    async def stop_transaction(self, meter_wh, timeout_ms=5000, reason="Local", id_tag=None):
+        """StopTransaction.req (§4.10) with meterStop and reason; the transaction ends locally at
+        once. Returns "Accepted" when the central system took it, else TIMEOUT (it stays
+        queued and will be delivered)."""
+        cp = self.cp
+        tx = self.tx
+        if tx is None or tx.ended:
+            return "NoTransaction"
+        c = cp.connectors[tx.connector]
+        tx.ended = True
+        tx.stop_reason = reason
+        payload = {"meterStop": int(meter_wh), "timestamp": clock.now_iso(), "reason": reason}
+        if id_tag:
+            payload["idTag"] = id_tag
+        elif reason == "Local":
+            payload["idTag"] = tx.id_tag
+        item = cp.txq.put("StopTransaction", payload, tx)
+        c.tx = None
+        c.finishing = c.plugged
+        if c.pending_inoperative:  # ChangeAvailability Scheduled: due now (§5.2)
+            c.pending_inoperative = False
+            c.operative = False
+        c.update()
+        r = await _wait(item, timeout_ms)
+        return ACCEPTED if isinstance(r, dict) else (TIMEOUT if r is None else r)
+
+    def close(self):
+        self.closed = True
+        if self.connector:
+            c = self.cp.connectors[self.connector]
+            if c.session is self:
+                c.session = None
+                if c.authorized_tag is not None and c.tx is None:
+                    c.authorized_tag = None
+                    c.update()
+
+
+async def _wait(item, timeout_ms):
+    if item.result is None:
+        item.waiters = asyncio.Event()
+        try:
+            await wait_for_ms(item.waiters.wait(), timeout_ms)
+        except Exception:  # timeout: the message stays queued
+            pass
+    return item.result
+
+
+async def _connection_timeout(sess, c):
+    while c.authorized_tag is not None and c.session is sess:
+        left = ticks_diff(c.auth_deadline, ticks_ms())
+        if left <= 0:
+            sess.cp.log("api: ConnectionTimeOut on connector %d" % c.id)
+            sess.close()
+            return
+        await sleep_ms(min(left, 1000))
+
+
+async def _metering(cp, c, tx):
+    # Sampled meter values every MeterValueSampleInterval from the start of the transaction
+    # (§9.1.19); the interval is re-read each second so a change takes effect at once.
+    last = ticks_ms()
+    while not tx.ended:
+        await sleep_ms(1000)
+        interval = cp.config.get("MeterValueSampleInterval")
+        if tx.ended or interval <= 0 or ticks_diff(ticks_ms(), last) < interval * 1000:
+            continue
+        last = ticks_ms()
+        e = cp.meter(c.id, _ENERGY)
+        if e is not None:
+            tx.meter_last = int(e)
+        mv = cp.sample(c.id, "Sample.Periodic", "MeterValuesSampledData")
+        if mv:
+            cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
+
+
+async def remote_start(cp, sess, id_tag):
+    """After RemoteStartTransaction was Accepted (§5.11): authorise if so configured, then hand
+    the session to the integrator."""
+    if cp.config.get("AuthorizeRemoteTxRequests"):
+        if await sess.authorize(id_tag) != ACCEPTED:
+            sess.close()
+            return
+    else:
+        sess.accept(id_tag)
+    try:
+        cp.callback(START_CHARGING, sess.connector, sess)
+    except Exception as e:
+        cp.log("api: start callback failed: %r" % e)
+        sess.close()
+
+
+async def stop_by_charger(cp, c, reason):
+    """End the connector's transaction on the charger's or central system's initiative."""
+    sess = c.session
+    tx = c.tx
+    if tx is None or sess is None or sess.tx is not tx:
+        return
+    try:
+        cp.callback(STOP_CHARGING, c.id, reason)
+    except Exception as e:
+        cp.log("api: stop callback failed: %r" % e)
+    meter = cp.meter(c.id, _ENERGY)
+    await sess.stop_transaction(tx.meter_last if meter is None else meter, reason=reason)
+    sess.close()

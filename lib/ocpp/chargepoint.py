@@ -1,0 +1,357 @@
+# The engine: one cooperative asyncio loop that keeps a connection to the central system, boots,
+# sends Heartbeats, StatusNotifications and the queued transaction messages, and answers the
+# central system's CALLs through the handler table of core.py.
+import asyncio
+import gc
+
+from . import clock, ws
+from .compat import const, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from .config import Config
+from .connector import Connector
+from .rpc import CallError, Offline, Rpc, Timeout
+from .txqueue import TxQueue
+
+_BACKOFF_MIN_MS = const(1000)
+_BACKOFF_MAX_MS = const(60000)
+_DEFAULT_RETRY_S = const(30)
+_SETTLE_MS = const(200)  # Pending/Rejected boot with interval 0: the spec leaves it to us
+
+
+def _log(msg):
+    import sys
+
+    print(msg, file=sys.stderr)
+
+
+class ChargePoint:
+    def __init__(self, info, csms, callback, log=None):
+        self.info = info
+        self.csms = csms
+        self.callback = callback
+        self.log = log or _log
+        n = info.get("connectors", 1)
+        self.config = Config(self.log, info.get("measurands"), {"NumberOfConnectors": n})
+        self.config.on_change = self._config_changed
+        key = csms.get("auth_key")
+        if key and not self.config.changed.get("AuthorizationKey"):
+            self.config.fixed["AuthorizationKey"] = key
+        self.connectors = [Connector(self, i) for i in range(n + 1)]  # [0] = the charger
+        from .core import HANDLERS, KNOWN
+
+        self.rpc = Rpc(HANDLERS(self), self.log)
+        self.rpc.known = KNOWN
+        if csms.get("call_timeout_ms"):
+            self.rpc.timeout_ms = csms["call_timeout_ms"]
+        self.txq = TxQueue(self)
+        self.connected = False
+        self.registration = None  # BootNotification status: None, Pending, Rejected, Accepted
+        self.ws = None
+        self._wake = asyncio.Event()
+        self._timeouts = 0
+        self._task = None
+        self.ca = None
+
+    # ---- life cycle -------------------------------------------------------------------------
+
+    def start(self):
+        """Start the engine task; call from inside a running asyncio loop."""
+        for c in self.connectors:
+            c.update()
+        self._task = asyncio.create_task(self.run())
+        return self._task
+
+    async def stop(self):
+        """Stop the engine and close the connection cleanly (close code 1000)."""
+        if self._task:
+            self._task.cancel()
+            self._task = None
+        sock = self.ws
+        if sock is not None:
+            await sock.close(1000)
+
+    async def run(self):
+        backoff = _BACKOFF_MIN_MS
+        url = self.csms["url"].rstrip("/") + "/" + self.csms["cp_id"]
+        while True:
+            try:
+                key = self.config.get("AuthorizationKey")
+                auth = (self.csms["cp_id"], key) if key else None
+                sock = await ws.connect(
+                    url, "ocpp1.6", auth, self._cadata(), self.csms.get("max_message", 8192)
+                )
+            except Exception as e:  # WSError, OSError: anything short of a bug is a retry
+                # A connect that timed out can leave MicroPython's socket open until collected.
+                gc.collect()
+                delay = self._jitter(backoff)
+                self.log("engine: connect failed (%s); retry in %d ms" % (e, delay))
+                await sleep_ms(delay)
+                backoff = min(backoff * 2, _BACKOFF_MAX_MS)
+                continue
+            self.log("engine: connected to " + url)
+            self.ws = sock
+            self.rpc.attach(sock)
+            self.connected = True
+            self._timeouts = 0
+            helpers = (asyncio.create_task(self._outbox()), asyncio.create_task(self._pinger()))
+            try:
+                await self._reader(sock)
+            finally:
+                for t in helpers:
+                    t.cancel()
+                self.connected = False
+                self.rpc.detach()
+                self.ws = None
+                await sock.close()
+            if self.registration == "Accepted":
+                backoff = _BACKOFF_MIN_MS  # the link worked; start the backoff anew
+            delay = self._jitter(backoff)
+            self.log("engine: disconnected; reconnect in %d ms" % delay)
+            await sleep_ms(delay)
+            backoff = min(backoff * 2, _BACKOFF_MAX_MS)
+
+    def _jitter(self, ms):
+        # +-25 % so that a fleet of chargers does not reconnect in lockstep after an outage.
+        import os
+
+        return ms * 3 // 4 + (int.from_bytes(os.urandom(2), "big") * ms // 2) // 65536
+
+    def _cadata(self):
+        path = self.csms.get("ca_file")
+        if not path or not self.csms["url"].startswith("wss"):
+            return None
+        if self.ca is None:
+            with open(path, "rb") as f:
+                data = f.read()
+            if b"-----BEGIN" in data:  # PEM -> DER: MicroPython's ssl loads DER only
+                import binascii
+
+                body = data.split(b"-----")[2]
+                data = binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""))
+            self.ca = data
+        return self.ca
+
+    async def _reader(self, sock):
+        try:
+            while True:
+                _, data = await sock.recv()
+                await self.rpc.feed(data)
+        except ws.WSClosed as e:
+            self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
+        except (OSError, ws.WSError) as e:
+            self.log("engine: connection lost (%r)" % e)
+
+    async def _pinger(self):
+        # Dead-link detection (OCPP-J §5.3, errata 3.9): ping every WebSocketPingInterval and
+        # close when nothing at all came back for two intervals. Reading the interval each round
+        # makes a ChangeConfiguration take effect at once.
+        while True:
+            interval = self.config.get("WebSocketPingInterval")
+            if interval <= 0:
+                await sleep_ms(1000)
+                continue
+            await sleep_ms(min(interval * 1000, 5000))
+            sock = self.ws
+            if sock is None:
+                return
+            silent = ticks_diff(ticks_ms(), sock.last_rx)
+            if silent > (2 * interval + 1) * 1000:
+                self.log("engine: no answer for %d s; dropping the link" % (silent // 1000))
+                await sock.close(1001)
+                return
+            if silent >= interval * 1000:
+                try:
+                    await sock.ping()
+                except (OSError, ws.WSClosed):
+                    return
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    async def call(self, action, payload, timeout_ms=None):
+        """One CALL through the single outstanding-call slot. Two timeouts in a row mean the
+        link is dead even if TCP has not noticed: close it so the engine reconnects."""
+        try:
+            r = await self.rpc.call(action, payload, timeout_ms)
+            self._timeouts = 0
+            return r
+        except Timeout as e:
+            if not e.sent:
+                raise
+            self._timeouts += 1
+            if self._timeouts >= 2 and self.ws is not None:
+                await self.ws.close(1001)
+            raise
+
+    def wake(self):
+        self._wake.set()
+
+    async def _outbox(self):
+        try:
+            await self._boot()
+            while True:
+                sent = False
+                c, status_wait = self._next_status()
+                if c is not None:
+                    await self._send_status(c)
+                    sent = True
+                elif await self.txq.send_next():
+                    sent = True
+                elif self._heartbeat_due() <= 0:
+                    await self.heartbeat()
+                    sent = True
+                if not sent:
+                    self._wake.clear()
+                    wait = min(self._heartbeat_due(), self.txq.retry_in(), status_wait)
+                    try:
+                        await wait_for_ms(self._wake.wait(), max(wait, 10))
+                    except Exception:  # the timeout: time to look again
+                        pass
+        except (Offline, Timeout):
+            pass  # the link went down; run() reconnects and starts a new outbox
+        except CallError as e:
+            self.log("engine: %s" % e.code)
+
+    def _heartbeat_due(self):
+        interval = self.config.get("HeartbeatInterval")
+        if interval <= 0:
+            return 3600000
+        # §4.6: a Heartbeat may be skipped while other messages keep the link busy.
+        return interval * 1000 - ticks_diff(ticks_ms(), self.rpc.sent_ms)
+
+    async def heartbeat(self):
+        r = await self.call("Heartbeat", {})
+        clock.set_from(r.get("currentTime", ""))
+
+    async def _boot(self):
+        # §4.2: nothing but BootNotification until Accepted. After a reconnect in the same run
+        # the charger is still registered and does not boot again (OCPP-J §5.4).
+        while self.registration != "Accepted":
+            i = self.info
+            p = {"chargePointVendor": i["vendor"], "chargePointModel": i["model"]}
+            for k, f in (
+                ("serial", "chargePointSerialNumber"),
+                ("box_serial", "chargeBoxSerialNumber"),
+                ("fw_version", "firmwareVersion"),
+                ("iccid", "iccid"),
+                ("imsi", "imsi"),
+                ("meter_serial", "meterSerialNumber"),
+                ("meter_type", "meterType"),
+            ):
+                if i.get(k):
+                    p[f] = i[k]
+            try:
+                r = await self.call("BootNotification", p)
+            except CallError as e:
+                if isinstance(e, (Offline, Timeout)):
+                    raise
+                self.log("engine: BootNotification refused: %s" % e.code)
+                await sleep_ms(_DEFAULT_RETRY_S * 1000)
+                continue
+            self.registration = r.get("status")
+            clock.set_from(r.get("currentTime", ""))
+            interval = r.get("interval", 0)
+            self.log("engine: boot %s, interval %s" % (self.registration, interval))
+            if self.registration == "Accepted":
+                if isinstance(interval, int) and interval > 0:
+                    if interval != self.config.get("HeartbeatInterval"):
+                        self.config.set("HeartbeatInterval", interval)
+                for c in self.connectors:  # report every connector once registered (§4.9)
+                    c.reported = None
+                return
+            await sleep_ms((interval if interval > 0 else _DEFAULT_RETRY_S) * 1000)
+
+    def status_changed(self, c):
+        # Called by Connector.update(). Reporting is level-triggered: the outbox sends the
+        # current status of every connector whose status differs from the last one reported,
+        # once it has been stable for MinimumStatusDuration (§9.1.20) and at least _SETTLE_MS,
+        # so a status that lasts a few milliseconds (the EV not yet drawing in the instant the
+        # relay closes) is not reported, and after an outage only the latest status goes out.
+        c.changed_ms = ticks_ms()
+        c.changed_ts = clock.now_iso() if clock.synced else None
+        self.wake()
+
+    def _next_status(self):
+        """(connector due for a StatusNotification or None, ms until the next one is due)."""
+        settle = max(self.config.get("MinimumStatusDuration") * 1000, _SETTLE_MS)
+        wait = 3600000
+        now = ticks_ms()
+        for c in self.connectors:
+            if c.reported == (c.status, c.error_code):
+                continue
+            left = settle - ticks_diff(now, c.changed_ms)
+            if left <= 0 or c.reported is None:
+                return c, 0
+            wait = min(wait, left)
+        return None, wait
+
+    async def _send_status(self, c):
+        sent = (c.status, c.error_code)
+        p = {"connectorId": c.id, "errorCode": c.error_code, "status": c.status}
+        if c.changed_ts:
+            p["timestamp"] = c.changed_ts
+        await self.call("StatusNotification", p)
+        c.reported = sent
+
+    def _config_changed(self, key):
+        self.wake()  # HeartbeatInterval and friends are read on every round of the outbox
+
+    # ---- metering ---------------------------------------------------------------------------
+
+    def meter(self, cid, measurand):
+        try:
+            return self.callback(GET_METER_VALUE, cid, measurand)
+        except Exception as e:
+            self.log("engine: meter callback failed: %r" % e)
+            return None
+
+    def sample(self, cid, context, keys):
+        """One meterValue element (§7.33) with the measurands of a CSL configuration key; an
+        item such as Current.Import.L1 is asked of the callback whole and sent as measurand
+        plus phase."""
+        values = []
+        for item in self.config.get(keys).split(","):
+            if not item:
+                continue
+            v = self.meter(cid, item)
+            if v is None:
+                continue
+            m, phase = item, None
+            if item not in self.config.measurands:
+                dot = item.rfind(".")
+                m, phase = item[:dot], item[dot + 1 :]
+            sv = {"value": str(int(v) if m.startswith("Energy") else v), "context": context}
+            sv["measurand"] = m
+            if phase:
+                sv["phase"] = phase
+            unit = _unit(m)
+            if unit:
+                sv["unit"] = unit
+            values.append(sv)
+        return {"timestamp": clock.now_iso(), "sampledValue": values} if values else None
+
+
+GET_METER_VALUE = const(1)
+START_CHARGING = const(2)
+STOP_CHARGING = const(3)
+UNLOCK_CONNECTOR = const(4)
+
+
+def _unit(m):
+    if m.startswith("Energy.Reactive"):
+        return "varh"
+    if m.startswith("Energy"):
+        return "Wh"
+    if m.startswith("Power.Reactive"):
+        return "var"
+    if m.startswith("Power.Factor") or m.startswith("RPM") or m.startswith("Frequency"):
+        return None
+    if m.startswith("Power"):
+        return "W"
+    if m.startswith("Current"):
+        return "A"
+    if m.startswith("Voltage"):
+        return "V"
+    if m.startswith("Temperature"):
+        return "Celsius"
+    if m.startswith("SoC"):
+        return "Percent"
+    return None

@@ -1,0 +1,263 @@
+# OCPP-J RPC framework (OCPP-J 1.6 spec §4): CALL / CALLRESULT / CALLERROR frames, unique message
+# ids, at most one outstanding CALL (§4.1.1), a call timeout, and payload checks that map a bad
+# incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
+import json
+
+from .compat import const, wait_for_ms
+from . import compat
+
+CALL = const(2)
+CALLRESULT = const(3)
+CALLERROR = const(4)
+
+_MAX_ID = const(36)  # §4.1.4: message ids are at most 36 characters
+
+# Field kinds of the compact payload descriptions (see check()). A description is a tuple of
+# (name, kind, arg) triples; `kind | REQ` marks a required field.
+INT = const(1)  # arg: None or (min, max)
+STR = const(2)  # arg: maximum length (the CiStringNType of the 1.6 schemas) or None
+ENUM = const(3)  # arg: tuple of allowed strings
+OBJ = const(4)  # arg: nested description or None (any object)
+NUM = const(5)  # int or float (decimal in the schemas)
+BOOL = const(6)
+ARR = const(7)  # arg: description of each element (an object) or None
+TIME = const(8)  # dateTime string
+REQ = const(16)
+_KIND = const(15)
+
+
+class CallError(Exception):
+    """The peer answered a CALL with a CALLERROR, or our CALL could not be sent or answered."""
+
+    def __init__(self, code, description=""):
+        super().__init__(code, description)
+        self.code = code
+        self.description = description
+
+
+class Offline(CallError):
+    def __init__(self):
+        super().__init__("Offline", "not connected")
+
+
+class Timeout(CallError):
+    def __init__(self, sent=True):
+        super().__init__("Timeout", "no answer in time")
+        self.sent = sent  # False: it timed out queueing behind other calls, never sent
+
+
+def check(payload, spec):
+    """Check a payload against a compact description. Returns None when it conforms, else
+    (errorCode, description) with the §4.2.3 code: a wrong JSON type is a
+    TypeConstraintViolation, a missing required field an OccurenceConstraintViolation (the
+    spec's spelling), a value outside its enumeration or range a PropertyConstraintViolation, and
+    a field the action does not define a FormationViolation (the schemas forbid extra fields)."""
+    if not isinstance(payload, dict):
+        return "FormationViolation", "payload is not an object"
+    for name, kind, arg in spec:
+        v = payload.get(name)
+        if v is None:
+            if name in payload:  # JSON null is not a value of any OCPP field
+                return "TypeConstraintViolation", name + " is null"
+            if kind & REQ:
+                return "OccurenceConstraintViolation", name + " is required"
+            continue
+        err = _check_value(name, v, kind & _KIND, arg)
+        if err:
+            return err
+    if len(payload) > len(spec):
+        # Only then can there be a field we do not know; this keeps the common path cheap.
+        for name in payload:
+            for f in spec:
+                if f[0] == name:
+                    break
+            else:
+                return "FormationViolation", name + " is not a field of this action"
+    return None
+
+
+def _check_value(name, v, kind, arg):
+    if kind == INT:
+        if not isinstance(v, int) or isinstance(v, bool):
+            return "TypeConstraintViolation", name + " must be an integer"
+        if arg and not arg[0] <= v <= arg[1]:
+            return "PropertyConstraintViolation", name + " out of range"
+    elif kind == STR or kind == TIME:
+        if not isinstance(v, str):
+            return "TypeConstraintViolation", name + " must be a string"
+        if kind == STR and arg and len(v) > arg:
+            return "TypeConstraintViolation", name + " too long"
+    elif kind == ENUM:
+        if not isinstance(v, str):
+            return "TypeConstraintViolation", name + " must be a string"
+        if v not in arg:
+            return "PropertyConstraintViolation", name + " has no valid value"
+    elif kind == NUM:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return "TypeConstraintViolation", name + " must be a number"
+    elif kind == BOOL:
+        if not isinstance(v, bool):
+            return "TypeConstraintViolation", name + " must be a boolean"
+    elif kind == OBJ:
+        if not isinstance(v, dict):
+            return "TypeConstraintViolation", name + " must be an object"
+        if arg:
+            return check(v, arg)
+    elif kind == ARR:
+        if not isinstance(v, list):
+            return "TypeConstraintViolation", name + " must be an array"
+        if arg:
+            for item in v:
+                err = check(item, arg)
+                if err:
+                    return err
+    return None
+
+
+def error_frame(uid, code, description=""):
+    return json.dumps([CALLERROR, uid, code, description, {}])
+
+
+class Rpc:
+    """One OCPP-J endpoint over a WebSocket. `handlers` maps an action name to (description,
+    function); the function takes the payload and returns the CALLRESULT payload (a dict), and
+    must not block: work that takes time is scheduled as a task after the answer goes out."""
+
+    def __init__(self, handlers, log):
+        import asyncio
+
+        self.handlers = handlers
+        self.log = log
+        self.ws = None
+        self.timeout_ms = 30000
+        self.sent_ms = 0  # ticks of the last CALL we sent: lets Heartbeat be skipped (§4.6)
+        self.known = ()  # action names we recognise but do not support -> NotSupported
+        self._seq = 0
+        self._nonce = None
+        self._lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._wait_id = None
+        self._reply = None
+
+    def _next_id(self):
+        # Unique per sender on a connection (§4.1.4). A per-boot random prefix keeps ids from
+        # repeating across reboots too, which makes central system logs unambiguous.
+        if self._nonce is None:
+            import os
+
+            self._nonce = "%08x" % int.from_bytes(os.urandom(4), "big")
+        self._seq += 1
+        return "%s-%d" % (self._nonce, self._seq)
+
+    def attach(self, ws):
+        self.ws = ws
+
+    def detach(self):
+        self.ws = None
+        if self._wait_id is not None:  # fail the outstanding CALL now rather than at timeout
+            self._reply = None
+            self._done.set()
+
+    async def call(self, action, payload, timeout_ms=None):
+        """Send a CALL and return the CALLRESULT payload. Raises Offline, Timeout or CallError.
+        The lock makes this the only outstanding CALL (§4.1.1); callers queue behind it, and
+        timeout_ms bounds the whole wait, queueing included."""
+        timeout_ms = timeout_ms or self.timeout_ms
+        start = compat.ticks_ms()
+        try:
+            await wait_for_ms(self._lock.acquire(), timeout_ms)
+        except Exception:  # timed out behind other calls: nothing was sent
+            raise Timeout(False)
+        try:
+            ws = self.ws
+            if ws is None:
+                raise Offline()
+            uid = self._next_id()
+            self._wait_id = uid
+            self._reply = None
+            self._done.clear()
+            try:
+                await ws.send(json.dumps([CALL, uid, action, payload]))
+            except OSError:
+                raise Offline()
+            self.sent_ms = compat.ticks_ms()
+            left = timeout_ms - compat.ticks_diff(self.sent_ms, start)
+            try:
+                await wait_for_ms(self._done.wait(), max(left, 1))
+            except Exception:  # asyncio.TimeoutError differs by runtime
+                raise Timeout()
+            r = self._reply
+        finally:
+            self._wait_id = None
+            self._lock.release()
+        if r is None:
+            raise Offline()
+        if r[0] == CALLERROR:
+            raise CallError(r[2], r[3] if len(r) > 3 else "")
+        return r[2]
+
+    async def feed(self, data):
+        """Handle one incoming text message; answers CALLs on the socket."""
+        reply = self.handle(data)
+        if reply is not None and self.ws is not None:
+            await self.ws.send(reply)
+
+    def handle(self, data):
+        """Parse and route one message; returns the frame to send back, or None."""
+        try:
+            # ws.recv() hands us a memoryview of its buffer: MicroPython parses it in place,
+            # CPython's json wants bytes.
+            msg = json.loads(data if compat.MICROPYTHON else bytes(data))
+        except (ValueError, UnicodeError, TypeError):
+            # No id can be read: answer with "-1", as OCPP 2.0.1 part 4 §4.2.3 defines for
+            # this case; 1.6 leaves it open.
+            self.log("rpc: frame is not JSON")
+            return error_frame("-1", "FormationViolation", "not valid JSON")
+        if not isinstance(msg, list) or len(msg) < 2:
+            return error_frame("-1", "FormationViolation", "not an OCPP-J array")
+        kind, uid = msg[0], msg[1]
+        if not isinstance(uid, str) or len(uid) > _MAX_ID:
+            return error_frame("-1", "FormationViolation", "bad message id")
+        if len(msg) < 3:
+            return error_frame(uid, "FormationViolation", "too few elements")
+        if kind == CALL:
+            return self._on_call(msg, uid)
+        if kind == CALLRESULT or kind == CALLERROR:
+            if uid == self._wait_id and uid is not None:
+                ok = (len(msg) == 3 and isinstance(msg[2], dict)) if kind == CALLRESULT else (
+                    len(msg) >= 4 and isinstance(msg[2], str)
+                )
+                if not ok:
+                    msg = [CALLERROR, uid, "FormationViolation", "malformed answer"]
+                self._reply = msg
+                self._done.set()
+            else:
+                # An answer after its timeout, or to nothing: dropped (§4.1.1), never an error.
+                self.log("rpc: unmatched answer " + uid)
+            return None
+        # §4.1.3 says ignore the payload of an unknown message type; we still tell the peer.
+        return error_frame(uid, "FormationViolation", "unknown message type")
+
+    def _on_call(self, msg, uid):
+        if len(msg) != 4 or not isinstance(msg[2], str):
+            return error_frame(uid, "FormationViolation", "a CALL has 4 elements")
+        action, payload = msg[2], msg[3]
+        entry = self.handlers.get(action)
+        if entry is None:
+            if action in self.known:
+                return error_frame(uid, "NotSupported", action + " is not supported")
+            return error_frame(uid, "NotImplemented", "unknown action " + action)
+        spec, fn = entry
+        if payload is None:
+            payload = {}  # §4.2.1 allows null for "no payload"
+        err = check(payload, spec)
+        if err:
+            return error_frame(uid, err[0], err[1])
+        try:
+            result = fn(payload)
+        except CallError as e:  # a handler's own verdict on the payload
+            return error_frame(uid, e.code, e.description)
+        except Exception as e:  # a handler bug must not take the connection down
+            self.log("rpc: %s handler failed: %r" % (action, e))
+            return error_frame(uid, "InternalError", action + " failed")
+        return json.dumps([CALLRESULT, uid, result])

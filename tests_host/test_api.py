@@ -1,0 +1,184 @@
+"""The seed's example (Zephyr's OCPP sample, in Python) on CPython against the fake central
+system: init, open a session, authorize, start, meter values asked through the callback, stop,
+close; and the central system's remote start and stop reaching the callback."""
+import asyncio
+
+import pytest
+
+from ocpp import api
+
+INFO = {"vendor": "Acme", "model": "Wallbox", "serial": "S-1", "connectors": 2}
+CS = {"url": "ws://127.0.0.1:9/ocpp", "cp_id": "CP7"}
+
+
+def run(coro, timeout=20):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class Meter:
+    """The integrator's callback: a meter that counts up, and a log of what it was told."""
+
+    def __init__(self):
+        self.wh = 1000
+        self.asked = []
+        self.told = []
+        self.started = None
+
+    def __call__(self, reason, connector, value):
+        if reason == api.GET_METER_VALUE:
+            self.asked.append((connector, value))
+            if value == "Energy.Active.Import.Register":
+                return self.wh
+            return 16.0 if value == "Current.Import" else None
+        self.told.append((reason, connector, value))
+        if reason == api.START_CHARGING:
+            self.started = value
+        return True
+
+
+def test_seed_example_session(csms):
+    meter = Meter()
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        assert cp.config.change("MeterValueSampleInterval", "1") == "Accepted"
+        assert cp.config.change("MeterValuesSampledData",
+                                "Energy.Active.Import.Register,Current.Import") == "Accepted"
+        sess = cp.session_open(1)
+        assert await sess.authorize("TAG1", 2000) == api.ACCEPTED
+        cp.connector_event(1, api.EV_PLUGGED)
+        await asyncio.sleep(0.3)  # statuses are reported once stable for 200 ms
+        assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
+        cp.connector_event(1, api.EV_CHARGING)
+        meter.wh = 1234
+        await csms.wait_for(lambda: csms.of("MeterValues"), 5)
+        meter.wh = 1500
+        assert await sess.stop_transaction(meter.wh, 2000) == api.ACCEPTED
+        sess.close()
+        await csms.wait_for(lambda: cp.connectors[1].reported == ("Finishing", "NoError"))
+        await cp.stop()
+
+    run(main())
+    assert csms.url == "ws://127.0.0.1:9/ocpp/CP7"
+    boot = csms.of("BootNotification")[0]
+    assert boot == {"chargePointVendor": "Acme", "chargePointModel": "Wallbox",
+                    "chargePointSerialNumber": "S-1"}
+    assert csms.of("Authorize") == [{"idTag": "TAG1"}]
+    start = csms.of("StartTransaction")[0]
+    assert (start["connectorId"], start["idTag"], start["meterStart"]) == (1, "TAG1", 1000)
+    mv = csms.of("MeterValues")[0]
+    assert mv["transactionId"] == 1 and mv["connectorId"] == 1
+    values = {v["measurand"]: v for v in mv["meterValue"][0]["sampledValue"]}
+    assert values["Energy.Active.Import.Register"]["value"] == "1234"
+    assert values["Energy.Active.Import.Register"]["unit"] == "Wh"
+    assert values["Current.Import"]["unit"] == "A"
+    assert (1, "Energy.Active.Import.Register") in meter.asked
+    stop = csms.of("StopTransaction")[0]
+    assert (stop["transactionId"], stop["meterStop"], stop["reason"]) == (1, 1500, "Local")
+    statuses = [(p["connectorId"], p["status"]) for p in csms.of("StatusNotification")]
+    assert statuses[:3] == [(0, "Available"), (1, "Available"), (2, "Available")]
+    assert (1, "Preparing") in statuses and (1, "Charging") in statuses
+    assert statuses.index((1, "Charging")) > statuses.index((1, "Preparing"))
+    assert statuses[-1] == (1, "Finishing")
+    # Order on the wire: Charging is never reported before StartTransaction went out.
+    acts = csms.actions()
+    charging = [i for i, (a, p) in enumerate(csms.calls)
+                if a == "StatusNotification" and p["status"] == "Charging"][0]
+    assert acts.index("StartTransaction") < charging
+
+
+def test_remote_start_and_stop_reach_the_callback(csms):
+    meter = Meter()
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        r = await csms.call("RemoteStartTransaction", {"idTag": "R1", "connectorId": 2})
+        assert r[2] == {"status": "Accepted"}
+        await csms.wait_for(lambda: meter.started is not None)
+        sess = meter.started
+        assert sess.connector == 2 and sess.id_tag == "R1"
+        # A second remote start on the same connector is refused while it is taken.
+        r = await csms.call("RemoteStartTransaction", {"idTag": "R2", "connectorId": 2})
+        assert r[2] == {"status": "Rejected"}
+        cp.connector_event(2, api.EV_PLUGGED)
+        assert await sess.wait_plugged()
+        assert await sess.start_transaction(meter.wh, 2, 2000) == api.ACCEPTED
+        txid = cp.connectors[2].tx.id
+        r = await csms.call("RemoteStopTransaction", {"transactionId": txid + 100})
+        assert r[2] == {"status": "Rejected"}
+        r = await csms.call("RemoteStopTransaction", {"transactionId": txid})
+        assert r[2] == {"status": "Accepted"}
+        await csms.wait_for(lambda: csms.of("StopTransaction"))
+        await cp.stop()
+        return txid
+
+    txid = run(main())
+    assert (api.START_CHARGING, 2, meter.started) in meter.told
+    assert (api.STOP_CHARGING, 2, "Remote") in meter.told
+    start = csms.of("StartTransaction")[0]
+    assert start["idTag"] == "R1" and start["connectorId"] == 2
+    stop = csms.of("StopTransaction")[0]
+    assert stop["transactionId"] == txid and stop["reason"] == "Remote"
+
+
+def test_remote_start_authorizes_first_when_configured(csms):
+    meter = Meter()
+    csms.answers["Authorize"] = {"idTagInfo": {"status": "Blocked"}}
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.config.change("AuthorizeRemoteTxRequests", "true")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        r = await csms.call("RemoteStartTransaction", {"idTag": "BAD"})
+        assert r[2] == {"status": "Accepted"}
+        await csms.wait_for(lambda: csms.of("Authorize"))
+        await asyncio.sleep(0.1)
+        assert cp.connectors[1].session is None  # refused: the connector is free again
+        await cp.stop()
+
+    run(main())
+    assert meter.started is None
+
+
+def test_authorize_timeout_is_a_result_not_a_hang(csms):
+    csms.silent.add("Authorize")
+
+    async def main():
+        cp = api.init(INFO, CS, Meter())
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        t = asyncio.get_running_loop().time()
+        status = await cp.session_open(1).authorize("SLOW", 300)
+        took = asyncio.get_running_loop().time() - t
+        await cp.stop()
+        return status, took
+
+    status, took = run(main())
+    assert status == api.TIMEOUT
+    assert took < 2
+
+
+def test_start_refused_by_central_system_stops_the_transaction(csms):
+    meter = Meter()
+    csms.answers["StartTransaction"] = {"transactionId": 9, "idTagInfo": {"status": "Invalid"}}
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(1)
+        sess.accept("X1")
+        cp.connector_event(1, api.EV_PLUGGED)
+        assert await sess.start_transaction(100, 1, 2000) == "Invalid"
+        await csms.wait_for(lambda: csms.of("StopTransaction"))
+        await cp.stop()
+
+    run(main())
+    stop = csms.of("StopTransaction")[0]
+    assert stop["transactionId"] == 9 and stop["reason"] == "DeAuthorized"
+    assert (api.STOP_CHARGING, 1, "DeAuthorized") in meter.told
