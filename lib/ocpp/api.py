@@ -18,7 +18,7 @@
 # The hardware's state reaches the library through cp.connector_event(connector, EV_..., info).
 import asyncio
 
-from . import clock
+from . import auth, clock
 from .chargepoint import (  # noqa: F401  (re-exported for integrators)
     GET_METER_VALUE,
     START_CHARGING,
@@ -38,7 +38,6 @@ from .connector import (  # noqa: F401
     FAULT_CLEARED,
     Transaction,
 )
-from .rpc import CallError, Offline, Timeout
 
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
@@ -75,9 +74,13 @@ class OCPP(ChargePoint):
         self.vendors[vendor_id] = fn
 
     def on_tx_result(self, item):
+        tx = item.tx
+        if isinstance(item.result, dict) and item.result.get("idTagInfo"):
+            # §3.5.1: every idTagInfo received updates the cache.
+            tag = item.payload.get("idTag") or tx.id_tag
+            self.auth_cache.update(tag, item.result["idTagInfo"])
         if item.action != "StartTransaction":
             return
-        tx = item.tx
         if not tx.ended:
             self.connectors[tx.connector].update()  # no longer an incipient transaction
         if not isinstance(item.result, dict):
@@ -112,26 +115,9 @@ class Session:
         c.session = self
 
     async def authorize(self, id_tag, timeout_ms=5000):
-        """Authorize.req (§4.2... §4.1); returns the idTagInfo status, or TIMEOUT."""
-        cp = self.cp
-        status = None
-        if cp.connected and cp.registration == ACCEPTED:
-            try:
-                r = await cp.call("Authorize", {"idTag": id_tag}, timeout_ms)
-                info = r.get("idTagInfo") or {}
-                status = info.get("status", "Invalid")
-                self.parent_id_tag = info.get("parentIdTag")
-            except (Offline, Timeout):
-                pass
-            except CallError as e:
-                cp.log("api: Authorize failed: %s" % e.code)
-                status = "Invalid"
-        if status is None:
-            # Offline (§3.5.2): only the configured local rules can let the driver in.
-            if cp.config.get("AllowOfflineTxForUnknownId"):
-                status = ACCEPTED
-            else:
-                status = TIMEOUT
+        """Authorize (§4.1, §3.5): the local list, the cache, the central system, and the
+        offline rules; returns the idTagInfo status, or TIMEOUT when nothing could decide."""
+        status, self.parent_id_tag = await auth.authorize(self.cp, id_tag, timeout_ms)
         if status == ACCEPTED:
             self.id_tag = id_tag
             if self.connector:

@@ -36,9 +36,23 @@ class ChargePoint:
         if key and not self.config.changed.get("AuthorizationKey"):
             self.config.fixed["AuthorizationKey"] = key
         self.connectors = [Connector(self, i) for i in range(n + 1)]  # [0] = the charger
+        from .auth import Cache
         from .core import HANDLERS, KNOWN
 
-        self.rpc = Rpc(HANDLERS(self), self.log)
+        self.auth_cache = Cache(self)
+        self.local_list = None  # set by the LocalAuthListManagement profile when enabled
+        handlers = HANDLERS(self)
+        # Optional profiles (lib/ocpp/profiles/<name>.py) are imported only when the integrator
+        # names them, so a charger pays for what it uses. Each module has PROFILE (its
+        # SupportedFeatureProfiles name) and setup(cp) -> its handler table, which may add
+        # configuration keys with cp.config.add().
+        names = ["Core"]
+        for name in info.get("profiles", ()):
+            mod = __import__("ocpp.profiles." + name, None, None, ("setup",))
+            handlers.update(mod.setup(self))
+            names.append(mod.PROFILE)
+        self.config.fixed["SupportedFeatureProfiles"] = ",".join(names)
+        self.rpc = Rpc(handlers, self.log)
         self.rpc.known = KNOWN
         if csms.get("call_timeout_ms"):
             self.rpc.timeout_ms = csms["call_timeout_ms"]

@@ -79,8 +79,8 @@ MEASURANDS = (
 _PHASES = ("L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1")
 
 
-def _row(key):
-    for r in KEYS:
+def _find(rows, key):
+    for r in rows:
         if r[0] == key:
             return r
     return None
@@ -96,17 +96,35 @@ class Config:
         self.measurands = measurands or MEASURANDS
         self.fixed = fixed or {}  # values set by the integrator, e.g. NumberOfConnectors
         self.changed = {}
+        self.extra = []  # rows of the optional profiles in use (see add())
         self.on_change = None  # engine hook: called with the key after a change took effect
-        saved = store.load(_FILE, log)
+        self._saved = store.load(_FILE, log)
+        self._restore()
+
+    def add(self, rows):
+        """Register the keys of an optional profile (same row format as KEYS), so a charger
+        that does not use the profile does not report its keys."""
+        self.extra.extend(rows)
+        self._restore()
+
+    def _row(self, key):
+        return _find(KEYS, key) or _find(self.extra, key)
+
+    def _restore(self):
+        saved = self._saved
         if isinstance(saved, dict):
             for k, v in saved.items():
-                r = _row(k)
+                if k in self.changed:
+                    continue
+                r = self._row(k)
+                if r is None and not self.extra:
+                    continue  # may belong to a profile registered later
                 # A stored value is re-validated: a hand-edited or damaged file must not smuggle
                 # in a value the central system could never have set.
                 if r and not r[2] & RO and self._parse(r, _text(v)) == v:
                     self.changed[k] = v
-                else:
-                    log("config: ignoring stored %s" % k)
+                elif r:
+                    self.log("config: ignoring stored %s" % k)
 
     def get(self, key):
         v = self.changed.get(key)
@@ -115,7 +133,7 @@ class Config:
         v = self.fixed.get(key)
         if v is not None:
             return v
-        r = _row(key)
+        r = self._row(key)
         return r[3] if r else None
 
     def set(self, key, value, persist=True):
@@ -132,7 +150,7 @@ class Config:
 
     def change(self, key, text):
         """ChangeConfiguration (§5.3): Accepted, Rejected, RebootRequired or NotSupported."""
-        r = _row(key)
+        r = self._row(key)
         if r is None:
             return "NotSupported"
         if r[2] & RO:
@@ -192,8 +210,8 @@ class Config:
         `keys`, also the list of unknown ones."""
         out = []
         unknown = []
-        for k in keys if keys is not None else [r[0] for r in KEYS]:
-            r = _row(k)
+        for k in keys if keys is not None else [r[0] for r in KEYS + tuple(self.extra)]:
+            r = self._row(k)
             if r is None or r[2] & WO:
                 unknown.append(k)
                 continue

@@ -143,7 +143,15 @@ def HANDLERS(cp):
                 c.update()
         return {"status": "Scheduled" if scheduled else "Accepted"}
 
+    def clear_cache(p):
+        # §5.4: Rejected when there is no cache to clear.
+        if not cp.config.get("AuthorizationCacheEnabled"):
+            return {"status": "Rejected"}
+        cp.auth_cache.clear()
+        return {"status": "Accepted"}
+
     return {
+        "ClearCache": ((), clear_cache),
         "RemoteStartTransaction": (_REMOTE_START, remote_start),
         "RemoteStopTransaction": (_REMOTE_STOP, remote_stop),
         "ChangeConfiguration": (_CHANGE_CONFIG, change_configuration),

@@ -1,0 +1,1 @@
+# Optional feature profiles: each imported only when the integrator enables it.
