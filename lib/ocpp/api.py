@@ -18,15 +18,17 @@
 # The hardware's state reaches the library through cp.connector_event(connector, EV_..., info).
 import asyncio
 
-from . import auth, clock
+from . import auth, clock, metering
 from .chargepoint import (  # noqa: F401  (re-exported for integrators)
     GET_METER_VALUE,
+    RESET,
     START_CHARGING,
     STOP_CHARGING,
     UNLOCK_CONNECTOR,
     ChargePoint,
 )
 from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from .rpc import CallError
 from .connector import (  # noqa: F401
     EV_CHARGING,
     EV_PLUGGED,
@@ -68,6 +70,28 @@ class OCPP(ChargePoint):
             # it stays open as SuspendedEV.
             if self.config.get("StopTransactionOnEVSideDisconnect"):
                 asyncio.create_task(stop_by_charger(self, c, "EVDisconnected"))
+                if self.config.get("UnlockConnectorOnEVSideDisconnect"):
+                    self._unlock(connector)
+
+    def _unlock(self, connector):
+        try:
+            return self.callback(UNLOCK_CONNECTOR, connector, None)
+        except Exception as e:
+            self.log("api: unlock callback failed: %r" % e)
+            return False
+
+    async def data_transfer(self, vendor_id, message_id=None, data=None, timeout_ms=5000):
+        """DataTransfer.req from the charger (§4.3) -> the central system's answer payload, or
+        {"status": TIMEOUT} when it could not be delivered."""
+        p = {"vendorId": vendor_id}
+        if message_id is not None:
+            p["messageId"] = message_id
+        if data is not None:
+            p["data"] = data
+        try:
+            return await self.call("DataTransfer", p, timeout_ms)
+        except CallError as e:
+            return {"status": TIMEOUT if e.code in ("Offline", "Timeout") else "Rejected"}
 
     def data_transfer_handler(self, vendor_id, fn):
         """fn(message_id, data) -> the DataTransfer.conf payload ({"status": ..., "data": ...})."""
@@ -173,6 +197,7 @@ class Session:
             "timestamp": tx.start_time,
         }
         item = cp.txq.put("StartTransaction", payload, tx)
+        metering.begin(cp, c, tx)
         asyncio.create_task(_metering(cp, c, tx))
         c.update()
         r = await _wait(item, timeout_ms)
@@ -196,13 +221,20 @@ class Session:
             payload["idTag"] = id_tag
         elif reason == "Local":
             payload["idTag"] = tx.id_tag
+        data = metering.end(cp, c, tx)
+        if data:
+            payload["transactionData"] = data
         item = cp.txq.put("StopTransaction", payload, tx)
         c.tx = None
         c.finishing = c.plugged
-        if c.pending_inoperative:  # ChangeAvailability Scheduled: due now (§5.2)
-            c.pending_inoperative = False
-            c.operative = False
+        c.info = None
         c.update()
+        # A ChangeAvailability answered Scheduled is due now (§5.2).
+        if c.pending_inoperative:
+            cp.set_operative(c, False)
+        z = cp.connectors[0]
+        if z.pending_inoperative and all(x.tx is None for x in cp.connectors[1:]):
+            cp.set_operative(z, False)
         r = await _wait(item, timeout_ms)
         return ACCEPTED if isinstance(r, dict) else (TIMEOUT if r is None else r)
 
@@ -253,6 +285,8 @@ async def _metering(cp, c, tx):
         mv = cp.sample(c.id, "Sample.Periodic", "MeterValuesSampledData")
         if mv:
             cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
+        if cp.config.get("StopTxnSampledData"):
+            metering.keep_for_stop(tx, cp.sample(c.id, "Sample.Periodic", "StopTxnSampledData"))
 
 
 async def remote_start(cp, sess, id_tag):
@@ -284,3 +318,22 @@ async def stop_by_charger(cp, c, reason):
     meter = cp.meter(c.id, _ENERGY)
     await sess.stop_transaction(tx.meter_last if meter is None else meter, reason=reason)
     sess.close()
+
+
+async def reset(cp, kind):
+    """Reset.req (§5.14): every transaction stopped with reason SoftReset / HardReset, a few
+    seconds for the StopTransactions to reach the central system (what does not is kept in the
+    queue), then the integrator's callback restarts the charger."""
+    reason = "SoftReset" if kind == "Soft" else "HardReset"
+    for c in cp.connectors[1:]:
+        if c.tx is not None:
+            await stop_by_charger(cp, c, reason)
+    for _ in range(50):
+        if not len(cp.txq) or not cp.connected:
+            break
+        await sleep_ms(100)
+    cp.log("api: %s reset" % kind)
+    try:
+        cp.callback(RESET, 0, kind)
+    except Exception as e:
+        cp.log("api: reset callback failed: %r" % e)

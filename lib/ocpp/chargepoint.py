@@ -14,7 +14,8 @@ from .txqueue import TxQueue
 _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(60000)
 _DEFAULT_RETRY_S = const(30)
-_SETTLE_MS = const(200)  # Pending/Rejected boot with interval 0: the spec leaves it to us
+_SETTLE_MS = const(200)
+_AVAILABILITY = "availability.json"  # Pending/Rejected boot with interval 0: the spec leaves it to us
 
 
 def _log(msg):
@@ -69,15 +70,20 @@ class ChargePoint:
 
     def start(self):
         """Start the engine task; call from inside a running asyncio loop."""
+        from . import metering
+
+        self._restore_availability()
         for c in self.connectors:
             c.update()
         self._task = asyncio.create_task(self.run())
+        self._aligned = asyncio.create_task(metering.aligned(self))
         return self._task
 
     async def stop(self):
         """Stop the engine and close the connection cleanly (close code 1000)."""
         if self._task:
             self._task.cancel()
+            self._aligned.cancel()
             self._task = None
         sock = self.ws
         if sock is not None:
@@ -300,6 +306,8 @@ class ChargePoint:
     async def _send_status(self, c):
         sent = (c.status, c.error_code)
         p = {"connectorId": c.id, "errorCode": c.error_code, "status": c.status}
+        if c.info:
+            p["info"] = c.info
         if c.changed_ts:
             p["timestamp"] = c.changed_ts
         await self.call("StatusNotification", p)
@@ -307,6 +315,39 @@ class ChargePoint:
 
     def _config_changed(self, key):
         self.wake()  # HeartbeatInterval and friends are read on every round of the outbox
+        if key == "AuthorizationKey" and self.ws is not None:
+            # Security whitepaper A01 (figure 4): reconnect with the new password. Later than
+            # now, so the ChangeConfiguration answer goes out on the old connection first.
+            asyncio.create_task(self._reconnect_soon())
+
+    async def _reconnect_soon(self):
+        await sleep_ms(500)
+        if self.ws is not None:
+            await self.ws.close(1000)
+
+    # ---- availability (§5.2), kept across reboots (§5.14: "Connector set to Unavailable shall
+    # persist") -----------------------------------------------------------------------------
+
+    def _restore_availability(self):
+        from . import store
+
+        down = store.load(_AVAILABILITY, self.log)
+        if isinstance(down, list):
+            for cid in down:
+                if isinstance(cid, int) and 0 <= cid < len(self.connectors):
+                    self.connectors[cid].operative = False
+
+    def set_operative(self, c, operative):
+        from . import store
+
+        c.operative = operative
+        c.pending_inoperative = False
+        try:
+            store.save(_AVAILABILITY, [x.id for x in self.connectors if not x.operative])
+        except OSError as e:
+            self.log("engine: availability not saved: %r" % e)
+        for x in self.connectors if c.id == 0 else (c,):
+            x.update()
 
     # ---- metering ---------------------------------------------------------------------------
 
@@ -317,7 +358,7 @@ class ChargePoint:
             self.log("engine: meter callback failed: %r" % e)
             return None
 
-    def sample(self, cid, context, keys):
+    def sample(self, cid, context, keys, ts=None):
         """One meterValue element (§7.33) with the measurands of a CSL configuration key; an
         item such as Current.Import.L1 is asked of the callback whole and sent as measurand
         plus phase."""
@@ -340,13 +381,16 @@ class ChargePoint:
             if unit:
                 sv["unit"] = unit
             values.append(sv)
-        return {"timestamp": clock.now_iso(), "sampledValue": values} if values else None
+        if not values:
+            return None
+        return {"timestamp": ts or clock.now_iso(), "sampledValue": values}
 
 
 GET_METER_VALUE = const(1)
 START_CHARGING = const(2)
 STOP_CHARGING = const(3)
 UNLOCK_CONNECTOR = const(4)
+RESET = const(5)  # value: "Soft" or "Hard"; the integrator restarts the charger
 
 
 def _unit(m):

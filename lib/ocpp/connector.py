@@ -25,6 +25,26 @@ FAULT = const(7)  # info: the ChargePointErrorCode, e.g. "GroundFailure"
 FAULT_CLEARED = const(8)
 
 
+# ChargePointErrorCode (§7.6), less NoError.
+ERROR_CODES = (
+    "ConnectorLockFailure",
+    "EVCommunicationError",
+    "GroundFailure",
+    "HighTemperature",
+    "InternalError",
+    "LocalListConflict",
+    "OtherError",
+    "OverCurrentFailure",
+    "OverVoltage",
+    "PowerMeterFailure",
+    "PowerSwitchFailure",
+    "ReaderFailure",
+    "ResetFailure",
+    "UnderVoltage",
+    "WeakSignal",
+)
+
+
 class Transaction:
     """A transaction from the charger's point of view. `id` is the central system's
     transactionId, None until StartTransaction is answered (it may start offline, §3.7)."""
@@ -40,6 +60,7 @@ class Transaction:
         self.stop_reason = None
         self.ended = False
         self.start_done = False  # StartTransaction answered or given up
+        self.stop_data = None  # meterValue elements for StopTransaction's transactionData
 
 
 class Connector:
@@ -59,6 +80,7 @@ class Connector:
         self.finishing = False  # transaction ended while the cable is still plugged
         self.status = None
         self.error_code = "NoError"
+        self.info = None  # free text for StatusNotification.info (at most 50 characters)
         self.reported = None  # (status, errorCode) last sent in a StatusNotification
         self.changed_ms = 0
         self.changed_ts = None
@@ -66,6 +88,8 @@ class Connector:
     def compute(self):
         if self.fault:
             return FAULTED
+        if self.id and not self.cp.connectors[0].operative and self.tx is None:
+            return UNAVAILABLE  # connector 0 stands for the whole charger (§5.2)
         if self.tx is not None:
             if self.tx.id is None and not self.tx.start_done:
                 # An incipient transaction: still Preparing until StartTransaction is answered
@@ -96,10 +120,13 @@ class Connector:
         """Apply one hardware event, then report the new status if it changed."""
         if ev == EV_PLUGGED:
             self.plugged = True
+            self.info = None
         elif ev == EV_UNPLUGGED:
             self.plugged = False
             self.drawing = False
             self.finishing = False
+            # TC_005_3: a transaction that outlives the unplug says why it is suspended.
+            self.info = "EV side disconnected" if self.tx is not None else None
         elif ev == EV_CHARGING:
             self.drawing = True
         elif ev == EV_SUSPENDED:
@@ -109,7 +136,7 @@ class Connector:
         elif ev == EVSE_RESUMED:
             self.evse_suspended = False
         elif ev == FAULT:
-            self.fault = info or "OtherError"
+            self.fault = info if info in ERROR_CODES else "OtherError"
         elif ev == FAULT_CLEARED:
             self.fault = None
         self.update()

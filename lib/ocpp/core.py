@@ -39,6 +39,7 @@ _CHANGE_CONFIG = (("key", STR | REQ, 50), ("value", STR | REQ, 500))
 _GET_CONFIG = (("key", ARR, None),)
 _UNLOCK = (("connectorId", INT | REQ, None),)
 _DATA_TRANSFER = (("vendorId", STR | REQ, 255), ("messageId", STR, 50), ("data", STR, None))
+_RESET = (("type", ENUM | REQ, ("Hard", "Soft")),)
 _AVAILABILITY = (
     ("connectorId", INT | REQ, None),
     ("type", ENUM | REQ, ("Inoperative", "Operative")),
@@ -107,14 +108,16 @@ def HANDLERS(cp):
             return {"status": "NotSupported"}
         c = cp.connectors[cid]
         if c.tx is not None:
-            asyncio.create_task(api.stop_by_charger(cp, c, "UnlockCommand"))
-        try:
-            r = cp.callback(api.UNLOCK_CONNECTOR, cid, None)
-        except Exception as e:
-            cp.log("core: unlock callback failed: %r" % e)
-            r = False
+            # Energy off before the lock opens; the StopTransaction follows (TC_018_1).
+            try:
+                cp.callback(api.STOP_CHARGING, cid, "UnlockCommand")
+            except Exception as e:
+                cp.log("core: stop callback failed: %r" % e)
+        r = cp._unlock(cid)
         if r is None:
-            return {"status": "NotSupported"}
+            return {"status": "NotSupported"}  # a fixed cable (TC_017_2, TC_018_2)
+        if c.tx is not None:
+            asyncio.create_task(api.stop_by_charger(cp, c, "UnlockCommand"))
         return {"status": "Unlocked" if r else "UnlockFailed"}
 
     def data_transfer(p):
@@ -130,18 +133,20 @@ def HANDLERS(cp):
         cid = p["connectorId"]
         if not 0 <= cid < len(cp.connectors):
             return {"status": "Rejected"}
-        targets = cp.connectors if cid == 0 else (cp.connectors[cid],)
+        c = cp.connectors[cid]
         operative = p["type"] == "Operative"
-        scheduled = False
-        for c in targets:
-            if c.tx is not None and not operative:
-                c.pending_inoperative = True
-                scheduled = True
-            else:
-                c.pending_inoperative = False
-                c.operative = operative
-                c.update()
-        return {"status": "Scheduled" if scheduled else "Accepted"}
+        busy = [x for x in cp.connectors[1:] if x.tx is not None]
+        if not operative and (busy if cid == 0 else c.tx is not None):
+            c.pending_inoperative = True  # applied when the transaction(s) end
+            return {"status": "Scheduled"}
+        cp.set_operative(c, operative)
+        return {"status": "Accepted"}
+
+    def reset(p):
+        # §5.14: stop every transaction (SoftReset / HardReset), let the StopTransactions out,
+        # then ask the integrator to restart.
+        asyncio.create_task(api.reset(cp, p["type"]))
+        return {"status": "Accepted"}
 
     def clear_cache(p):
         # §5.4: Rejected when there is no cache to clear.
@@ -159,4 +164,5 @@ def HANDLERS(cp):
         "UnlockConnector": (_UNLOCK, unlock_connector),
         "DataTransfer": (_DATA_TRANSFER, data_transfer),
         "ChangeAvailability": (_AVAILABILITY, change_availability),
+        "Reset": (_RESET, reset),
     }
