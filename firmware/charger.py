@@ -1,13 +1,33 @@
-# The charger's behaviour, written only against the library's public API (ocpp.api): a card
-# starts or stops a session, the plug starts an authorised one, the relay follows the
-# transaction, and the hardware's state is reported as connector events.
+# The charger's behaviour, written only against the library's public API (ocpp.api) and the
+# hardware layer (hal): a card starts or stops a session, the plug starts an authorised one, the
+# interlock lets energy flow for an authorised transaction only, and the EV's state read on the
+# control pilot is reported to the library as connector events.
+#
+# Whether energy may flow is recomputed from the current facts on every tick of the hardware loop
+# (_apply), not kept as transitions, and handed to the one interlock per connector (hal/relay.py).
 import asyncio
 
+from hal.led import pattern
+from hal.lock import LOCK_FAILURE
+from hal.meter import ENERGY
+from hal.pilot import PLUGGED
 from ocpp import api
-from ocpp.compat import sleep_ms
+from ocpp.compat import const, sleep_ms, ticks_ms
 
-_ENERGY = "Energy.Active.Import.Register"
+_TICK_MS = const(50)  # pilot polls: an unplugged EV opens the contactor within ~150 ms
+_METER_TICKS = const(20)  # one CT measurement per connector a second
+_RFID_TICKS = const(5)
 _REFUSED = ("Blocked", "Expired", "Invalid", "ConcurrentTx", "NotAuthorized", "Rejected")
+PILOT_FAULT = "EVCommunicationError"
+INTERNAL_FAULT = "InternalError"
+
+# Fault sources of a connector, in order of precedence for the reported errorCode.
+EXTERNAL = const(0)  # a fault input (the simulator's `fault` command)
+SWITCH = const(1)  # the contactor's auxiliary contact disagrees: welded or not pulling in
+PILOT = const(2)  # pilot state E or F, or the EV's diode missing
+LOCK = const(3)
+INTERNAL = const(4)  # an unhandled exception somewhere
+_SOURCES = const(5)
 
 
 class Charger:
@@ -22,6 +42,7 @@ class Charger:
             "fw_version": "0.1.0",
             "connectors": n,
             "measurands": board.MEASURANDS,
+            "profiles": ("localauth",),
         }
         cs = {
             "url": settings["csms_url"],
@@ -30,50 +51,74 @@ class Charger:
             "ca_file": settings["ca_file"],
         }
         self.cp = api.init(info, cs, self.callback, log)
+        self.n = n
         self.sessions = [None] * (n + 1)
+        self.energise = [False] * (n + 1)  # the transaction's start went through: energy wanted
+        self._plugged = [False] * (n + 1)
         self._drawing = [False] * (n + 1)
+        self._faults = [None] + [[None] * _SOURCES for _ in range(n)]
+        self._fault = [None] * (n + 1)  # the code reported
+        self._hold = [False] * (n + 1)  # the cable is to be held locked (a start, a transaction)
+        self._lock_failed = [None] * (n + 1)  # the lock position that failed: not retried
+        self._led = [None] * (n + 1)
+        self.engine = None
+        self.ticks = 0
 
-    def start(self):
-        self.cp.start()
+    def start(self, wifi=None):
+        self.hw.start()
+        asyncio.get_event_loop().set_exception_handler(self._crash)
         asyncio.create_task(self._hardware_loop())
+        asyncio.create_task(self._start_engine(wifi))
+
+    async def _start_engine(self, wifi):
+        # Hand the engine a working network: wait for the first join (not forever: offline
+        # charging with local authorisation works without one).
+        if wifi is not None:
+            asyncio.create_task(wifi.run(lambda: self.cp.connected))
+            await wifi.wait_up(30000)
+        self.engine = self.cp.start()
 
     # ---- the library's callback -------------------------------------------------------------
 
     def callback(self, reason, cid, value):
         if reason == api.GET_METER_VALUE:
-            return self.hw.connector(cid).read(value)
+            p = self.hw.port(cid)
+            if value == "Current.Offered":
+                return p.pilot.offered
+            return p.meter.read(value)
         if reason == api.START_CHARGING:
             self.sessions[cid] = value
             asyncio.create_task(self._start_when_plugged(value))
             return True
         if reason == api.STOP_CHARGING:
-            self.hw.set_relay(cid, False)
+            if value == "UnlockCommand" and self.hw.port(cid).lock is None:
+                return True  # a fixed cable: nothing to unlock, the transaction goes on
+            self.energise[cid] = False
+            self._hold[cid] = False
+            self._apply(cid)
+            return True
+        if reason == api.RESET:  # the library stopped every transaction already
+            self.hw.trip()
+            asyncio.create_task(self._reboot(200))
             return True
         if reason == api.UNLOCK_CONNECTOR:
-            return self.hw.unlock(cid)
+            lock = self.hw.port(cid).lock
+            if lock is None:
+                return None
+            self.energise[cid] = False
+            self._hold[cid] = False
+            self._apply(cid)  # the contactor opens before the lock moves
+            return lock.set(False)
         return None
 
     # ---- inputs -------------------------------------------------------------------------------
 
-    def plug(self, cid, plugged):
-        c = self.hw.connector(cid)
-        if c.plugged == plugged:
-            return
-        c.plugged = plugged
-        if not plugged:
-            self.hw.set_relay(cid, False)
-        self.cp.connector_event(cid, api.EV_PLUGGED if plugged else api.EV_UNPLUGGED)
-
     def fault(self, cid, code):
-        self.hw.connector(cid).fault = code
-        if code:
-            self.hw.set_relay(cid, False)
-            self.cp.connector_event(cid, api.FAULT, code)
-        else:
-            self.cp.connector_event(cid, api.FAULT_CLEARED)
-            sess = self.sessions[cid]
-            if sess is not None and sess.tx is not None and not sess.tx.ended:
-                self.hw.set_relay(cid, True)
+        """An external fault (code) on a connector, or its end (None)."""
+        self._set_fault(cid, EXTERNAL, code)
+
+    def energy_wh(self, cid):
+        return self.hw.port(cid).meter.read(ENERGY)
 
     async def card(self, cid, tag):
         """A card at a connector: stop its transaction if the card may, else start a session."""
@@ -90,10 +135,7 @@ class Charger:
             if not may:
                 self.log("charger: card %s may not stop this transaction" % tag)
                 return
-            self.hw.set_relay(cid, False)
-            await sess.stop_transaction(self._energy(cid), reason="Local", id_tag=tag)
-            sess.close()
-            self.sessions[cid] = None
+            await self.stop(cid, "Local", tag)
             return
         if sess is not None and not sess.closed:
             if sess.id_tag == tag:  # the same card again before plugging in: cancel
@@ -114,29 +156,181 @@ class Charger:
             return
         await self._start_when_plugged(sess)
 
+    async def card_at_reader(self, tag):
+        """A card at the board's one reader: the connector it concerns is the one whose
+        transaction or session it owns, else a plugged free one, else the first free one."""
+        free = plugged = None
+        for cid in range(1, self.n + 1):
+            s = self.sessions[cid]
+            if s is not None and not s.closed and s.id_tag == tag:
+                return await self.card(cid, tag)
+            c = self.cp.connectors[cid]
+            if c.session is None and c.available_for_start():
+                free = free or cid
+                if c.plugged:
+                    plugged = plugged or cid
+        cid = plugged or free
+        if cid is None:
+            self.log("charger: card %s: no free connector" % tag)
+            return None
+        return await self.card(cid, tag)
+
+    async def start_by_hand(self, cid, tag):
+        """A session for `tag` without asking the central system (the debug REPL)."""
+        try:
+            sess = self.cp.session_open(cid)
+        except ValueError:
+            self.log("charger: connector %d is busy" % cid)
+            return
+        self.sessions[cid] = sess
+        sess.accept(tag)
+        await self._start_when_plugged(sess)
+
+    async def stop(self, cid, reason="Local", tag=None):
+        """Stop the connector's transaction: energy off first, then StopTransaction."""
+        sess = self.sessions[cid]
+        if sess is None or sess.tx is None or sess.tx.ended:
+            return "NoTransaction"
+        self.energise[cid] = False
+        self._hold[cid] = False
+        self._apply(cid)
+        r = await sess.stop_transaction(self.energy_wh(cid), reason=reason, id_tag=tag)
+        sess.close()
+        self.sessions[cid] = None
+        return r
+
     async def _start_when_plugged(self, sess):
         cid = sess.connector
         if not await sess.wait_plugged():
             self.sessions[cid] = None
             return
-        status = await sess.start_transaction(self._energy(cid), cid)
+        # The cable is locked before the transaction starts: a lock that fails means no
+        # transaction at all (OCTT TC_024), and the connector Faulted until it is unplugged.
+        lock = self.hw.port(cid).lock
+        self._hold[cid] = True
+        if lock is not None and not lock.locked and not lock.set(True):
+            self._hold[cid] = False
+            self._lock_failed[cid] = True
+            self._set_fault(cid, LOCK, LOCK_FAILURE)
+            sess.close()
+            self.sessions[cid] = None
+            return
+        status = await sess.start_transaction(self.energy_wh(cid), cid)
         self.log("charger: transaction on %d: %s" % (cid, status))
         if status in _REFUSED:
+            self._hold[cid] = False
             return  # the library ends it (StopTransactionOnInvalidId) or it never began
-        if sess.tx is not None and not sess.tx.ended and not self.hw.connector(cid).fault:
-            self.hw.set_relay(cid, True)
+        if sess.tx is not None and not sess.tx.ended:
+            self.energise[cid] = True
+            self._apply(cid)
 
-    def _energy(self, cid):
-        return self.hw.connector(cid).energy_wh()
+    # ---- faults -------------------------------------------------------------------------------
+
+    def _set_fault(self, cid, source, code):
+        f = self._faults[cid]
+        if f[source] == code:
+            return
+        f[source] = code
+        top = None
+        for c in f:
+            if c:
+                top = c
+                break
+        if top != self._fault[cid]:
+            self._fault[cid] = top
+            if top:
+                self.log("charger: connector %d fault %s" % (cid, top))
+                self.cp.connector_event(cid, api.FAULT, top)
+            else:
+                self.cp.connector_event(cid, api.FAULT_CLEARED)
+        self._apply(cid)
+
+    def _crash(self, loop, context):
+        # Any unhandled exception in a task: every contactor opens and stays open. If it was the
+        # OCPP engine itself that died, nothing can recover but a reset.
+        exc = context.get("exception")
+        self.log("charger: unhandled %r (%s); contactors opened" % (exc, context.get("message")))
+        self.hw.trip()
+        for cid in range(1, self.n + 1):
+            self._set_fault(cid, INTERNAL, INTERNAL_FAULT)
+        if self.engine is not None and context.get("future") is self.engine:
+            asyncio.create_task(self._reboot(2000))
+
+    async def _reboot(self, ms):
+        await sleep_ms(ms)  # the log lines get out
+        self.hw.reboot()
+
+    # ---- the hardware loop --------------------------------------------------------------------
+
+    def _apply(self, cid):
+        """Hand the interlock the facts; report whether the EV now draws energy."""
+        p = self.hw.port(cid)
+        il = p.interlock
+        tx = self.cp.connectors[cid].tx
+        il.authorised = self.energise[cid] and tx is not None and not tx.ended
+        il.fault = self._fault[cid]
+        drawing = il.update()
+        if drawing != self._drawing[cid]:
+            self._drawing[cid] = drawing
+            self.cp.connector_event(cid, api.EV_CHARGING if drawing else api.EV_SUSPENDED)
+
+    def _pilot_changed(self, cid, state):
+        self._set_fault(cid, PILOT, PILOT_FAULT if state in ("E", "F") else None)
+        if state in ("E", "F"):
+            return  # plugged or not is unknown: keep what was known
+        plugged = state in PLUGGED
+        if plugged != self._plugged[cid]:
+            self._plugged[cid] = plugged
+            if not plugged:  # a lock failure lasts until the cable is out
+                self._hold[cid] = False
+                self._lock_failed[cid] = None
+                self._set_fault(cid, LOCK, None)
+            self.cp.connector_event(cid, api.EV_PLUGGED if plugged else api.EV_UNPLUGGED)
+
+    def _lock(self, cid, p):
+        # The lock holds the cable from the start of a session's transaction to its end, and
+        # lets go when the cable is pulled out anyway. A failed move is not retried.
+        lock = p.lock
+        if lock is None or self._lock_failed[cid] is not None:
+            return
+        tx = self.cp.connectors[cid].tx
+        running = self.energise[cid] and tx is not None and not tx.ended  # (plugged in again)
+        want = self._plugged[cid] and (self._hold[cid] or running)
+        if lock.locked != want and not lock.set(want):
+            self._lock_failed[cid] = want
+            self._set_fault(cid, LOCK, LOCK_FAILURE)
+
+    def tick(self, now):
+        """One round of the hardware loop over every connector."""
+        self.ticks += 1
+        for cid in range(1, self.n + 1):
+            p = self.hw.port(cid)
+            if p.pilot.poll():
+                self._pilot_changed(cid, p.pilot.state)
+            self._set_fault(cid, SWITCH, p.contactor.failure())
+            self._lock(cid, p)
+            self._apply(cid)
+            if self.ticks % _METER_TICKS == cid - 1:
+                p.meter.update(idle=not p.contactor.closed)
+            if p.led is not None:
+                status = self.cp.connectors[cid].status
+                if status != self._led[cid]:
+                    self._led[cid] = status
+                    p.led.show(*pattern(status))
+                p.led.tick(now)
+        rfid = self.hw.rfid
+        if rfid is not None and self.ticks % _RFID_TICKS == 0:
+            tag = rfid.poll(now)
+            if tag:
+                self.log("charger: card %s at the reader" % tag)
+                asyncio.create_task(self.card_at_reader(tag))
+        self.hw.feed()
 
     async def _hardware_loop(self):
-        # 10 Hz: integrate the meters and turn the EV's state into connector events.
         while True:
-            for cid in range(1, len(self.sessions)):
-                c = self.hw.connector(cid)
-                c.tick()
-                d = c.drawing()
-                if d != self._drawing[cid]:
-                    self._drawing[cid] = d
-                    self.cp.connector_event(cid, api.EV_CHARGING if d else api.EV_SUSPENDED)
-            await sleep_ms(100)
+            try:
+                self.tick(ticks_ms())
+            except Exception:
+                self.hw.trip()  # no monitoring any more: open everything, then let it be known
+                raise
+            await sleep_ms(_TICK_MS)

@@ -1,7 +1,14 @@
 # The simulator's console (host board): command lines on stdin drive the simulated hardware, and
 # `status` prints one JSON line on stdout. This is the stable contract tools/sim exposes:
 #   plug C | unplug C | card C TAG | ev C AMPS | fault C [CODE] | clear C | status | quit
-# Logs go to stderr; stdout carries only status lines.
+#   mem [reset]: one JSON line {"mem": {"alloc", "free", "peak", "code", "drops", "total"}} after a
+#   gc.collect() (see memstat.py; "reset" restarts the peak from the heap in use now).
+#   lock C ok|fail|fixed: the connector's cable lock works, fails (never ends where it is sent),
+#   or is absent (a fixed cable).
+# Logs go to stderr; stdout carries only status and mem lines. plug, unplug, ev and lock act on
+# the simulated hardware (firmware/simmachine/simworld.py), which the charger then sees through
+# its hardware layer as on a board; card hands the idTag to the charger as a reader would, and
+# fault / clear raise and end an external fault input.
 import asyncio
 import json
 import sys
@@ -17,7 +24,7 @@ def status(charger):
                 "id": c.id,
                 "status": c.status,
                 "transaction": None if tx is None else tx.id,
-                "energy_wh": charger.hw.connector(c.id).energy_wh(),
+                "energy_wh": charger.energy_wh(c.id),
             }
         )
     return {
@@ -26,6 +33,21 @@ def status(charger):
         "connectors": conns,
         "queued": len(cp.txq),
     }
+
+
+def _ev(cid):
+    from simworld import world
+
+    return world().ev(cid)
+
+
+def _lock(charger, cid, mode):
+    # A fixed cable is a connector without a lock: the board variant, swapped in at run time.
+    port = charger.hw.port(cid)
+    if not hasattr(port, "sim_lock"):
+        port.sim_lock = port.lock
+    port.lock = port.interlock.lock = None if mode == "fixed" else port.sim_lock
+    _ev(cid).lock_fail = mode == "fail"
 
 
 def _connector(charger, word):
@@ -47,12 +69,17 @@ async def command(charger, line):
     if cmd == "status" and not args:
         sys.stdout.write(json.dumps(status(charger)) + "\n")
         return True
+    if cmd == "mem" and args in ([], ["reset"]):
+        import memstat
+
+        sys.stdout.write(json.dumps({"mem": memstat.report(bool(args))}) + "\n")
+        return True
     if cmd in ("plug", "unplug", "clear") and len(args) == 1:
         cid = _connector(charger, args[0])
         if cmd == "clear":
             charger.fault(cid, None)
         else:
-            charger.plug(cid, cmd == "plug")
+            _ev(cid).plugged = cmd == "plug"
         return True
     if cmd == "fault" and len(args) in (1, 2):
         cid = _connector(charger, args[0])
@@ -64,12 +91,15 @@ async def command(charger, line):
             raise ValueError("an idTag has at most 20 characters")
         asyncio.create_task(charger.card(cid, args[1]))
         return True
+    if cmd == "lock" and len(args) == 2 and args[1] in ("ok", "fail", "fixed"):
+        _lock(charger, _connector(charger, args[0]), args[1])
+        return True
     if cmd == "ev" and len(args) == 2:
         cid = _connector(charger, args[0])
         amps = int(args[1])
         if amps < 0:
             raise ValueError("amps must be >= 0")
-        charger.hw.connector(cid).ev_max_a = amps
+        _ev(cid).max_a = amps
         return True
     raise ValueError("unknown command: " + line)
 

@@ -218,7 +218,8 @@ class Csms:
 
     def set(self, **settings):
         """Change behaviour at runtime: boot_status, boot_interval, heartbeat_interval,
-        reject_tags, tag_status, vendor_ids, ignore, fail, next_transaction_id."""
+        reject_tags, tag_status, vendor_ids, ignore, fail, next_transaction_id, refuse (True:
+        connection attempts are refused with HTTP 503, an outage; open links stay: disconnect)."""
         return self._command({"cmd": "set", **settings}, 5)["config"]
 
     def disconnect(self, cp):

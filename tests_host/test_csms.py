@@ -82,7 +82,10 @@ def test_transaction_ids_and_tag_status():
         async def go():
             async with cp_connect(c) as ws:
                 boot = await rpc(ws, [2, "1", "BootNotification", BOOT])
-                tx = [await rpc(ws, [2, f"s{i}", "StartTransaction", {**start, "idTag": tag}])
+                # meterStart differs: an identical StartTransaction is a resend and gets the
+                # same transactionId back (test_offline.py checks that).
+                tx = [await rpc(ws, [2, f"s{i}", "StartTransaction",
+                                     {**start, "idTag": tag, "meterStart": i}])
                       for i, tag in enumerate(["OK", "BAD", "BLK", "OK"])]
                 auth = [await rpc(ws, [2, f"a{t}", "Authorize", {"idTag": t}]) for t in ("OK", "WORSE", "BLK")]
                 return boot, tx, auth

@@ -17,6 +17,9 @@ stdin, one JSON object per line ("ref" is echoed as "id" in result/ack/error):
   {"cmd":"raw","cp":"CP1","text":"[2,\\"1\\",\\"Foo\\",{}]"}
   {"cmd":"set","boot_status":"Pending","reject_tags":["BAD"],"next_transaction_id":100}
   {"cmd":"disconnect","cp":"CP1"}
+  {"cmd":"set","refuse":true}   (an outage: connections refused with HTTP 503 until false)
+StartTransaction is idempotent: the same connectorId, idTag, meterStart and timestamp get the
+same transactionId again (a charger resending after a power cut).
 Without --json, lines starting with a letter use the human syntax (`help`).
 """
 import argparse
@@ -174,7 +177,11 @@ class CentralCP(ChargePoint):
 
     def tag_info(self, tag):
         status = self.cfg["tag_status"].get(tag)
-        return {"status": status or ("Invalid" if tag in self.cfg["reject_tags"] else "Accepted")}
+        info = {"status": status or ("Invalid" if tag in self.cfg["reject_tags"] else "Accepted")}
+        parent = self.cfg["parents"].get(tag)  # parentIdTag: a group of cards (1.6 spec 3.5.1)
+        if parent:
+            info["parentIdTag"] = parent
+        return info
 
     @on("BootNotification")
     def on_boot_notification(self, **_):
@@ -192,10 +199,16 @@ class CentralCP(ChargePoint):
         return call_result.Authorize(id_tag_info=self.tag_info(id_tag))
 
     @on("StartTransaction")
-    def on_start_transaction(self, id_tag, **_):
-        self.central.next_tx += 1
-        return call_result.StartTransaction(transaction_id=self.central.next_tx - 1,
-                                            id_tag_info=self.tag_info(id_tag))
+    def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **_):
+        # Idempotent, as a central system should be: a charger whose power failed between our
+        # answer and its note of it sends the same StartTransaction again (at-least-once
+        # delivery) and gets the same transactionId back, not a second transaction.
+        key = (self.id, connector_id, id_tag, meter_start, timestamp)
+        txid = self.central.starts.get(key)
+        if txid is None:
+            txid = self.central.starts[key] = self.central.next_tx
+            self.central.next_tx += 1
+        return call_result.StartTransaction(transaction_id=txid, id_tag_info=self.tag_info(id_tag))
 
     @on("StopTransaction")
     def on_stop_transaction(self, id_tag=None, **_):
@@ -258,6 +271,7 @@ class Central:
     def __init__(self, args, out):
         self.out, self.password, self.json = out, args.password, args.json
         self.next_tx = args.first_transaction_id  # process lifetime counter
+        self.starts = {}  # (cp, connectorId, idTag, meterStart, timestamp) -> transactionId
         self.cps = {}
         tag_status = dict(kv.split("=", 1) for item in args.tag_status or [] for kv in item.split(",") if kv)
         self.cfg = {
@@ -267,6 +281,8 @@ class Central:
             "vendor_ids": args.vendor_ids.split(",") if args.vendor_ids else None,
             "ignore": [],  # actions left unanswered (to test charge point timeouts)
             "fail": {},  # action -> CALLERROR code to answer with
+            "parents": {},  # idTag -> parentIdTag given in every idTagInfo for that tag
+            "refuse": False,  # true: every connection attempt is refused (HTTP 503), an outage
         }
 
     def check_auth(self, cp_id, header):
@@ -293,6 +309,8 @@ class Central:
             status, reason = 404, "no charge point id in the URL path"
         elif SUBPROTOCOL not in offered:
             status, reason = 400, f"subprotocol {SUBPROTOCOL} not offered (got {offered})"
+        elif self.cfg["refuse"]:
+            status, reason = 503, "central system unavailable (set refuse)"
         elif self.password is not None and not self.check_auth(cp_id, request.headers.get("Authorization")):
             status, reason = 401, "missing or wrong HTTP Basic credentials"
         if status is None:

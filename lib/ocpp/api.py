@@ -102,7 +102,8 @@ class OCPP(ChargePoint):
         if isinstance(item.result, dict) and item.result.get("idTagInfo"):
             # §3.5.1: every idTagInfo received updates the cache.
             tag = item.payload.get("idTag") or tx.id_tag
-            self.auth_cache.update(tag, item.result["idTagInfo"])
+            if tag:  # a StopTransaction of an earlier boot may carry none
+                self.auth_cache.update(tag, item.result["idTagInfo"])
         if item.action != "StartTransaction":
             return
         if not tx.ended:
@@ -113,9 +114,7 @@ class OCPP(ChargePoint):
         tx.parent_id_tag = info.get("parentIdTag")
         if info.get("status") != ACCEPTED and not tx.ended:
             # §9.1.24: the central system refused the idTag of a running transaction.
-            if self.config.get("StopTransactionOnInvalidId"):
-                c = self.connectors[tx.connector]
-                asyncio.create_task(stop_by_charger(self, c, "DeAuthorized"))
+            asyncio.create_task(_refused(self, self.connectors[tx.connector], tx))
 
 
 class Session:
@@ -259,6 +258,26 @@ async def _wait(item, timeout_ms):
     return item.result
 
 
+async def _refused(cp, c, tx):
+    # §3.5.4, errata 3.17. The status the transaction started with (Charging) is reported first,
+    # as TC_037_2/3 expect (a status is only reported once it is stable), then with
+    # StopTransactionOnInvalidId the transaction stops (DeAuthorized), else only the energy does.
+    for _ in range(30):
+        if c.reported is not None and c.reported[0] == c.status:
+            break
+        await sleep_ms(100)
+    if c.tx is not tx or tx.ended:
+        return
+    if cp.config.get("StopTransactionOnInvalidId"):
+        await stop_by_charger(cp, c, "DeAuthorized")
+        return
+    try:
+        cp.callback(STOP_CHARGING, c.id, "DeAuthorized")
+    except Exception as e:
+        cp.log("api: stop callback failed: %r" % e)
+    c.event(EVSE_SUSPENDED)
+
+
 async def _connection_timeout(sess, c):
     while c.authorized_tag is not None and c.session is sess:
         left = ticks_diff(c.auth_deadline, ticks_ms())
@@ -271,22 +290,44 @@ async def _connection_timeout(sess, c):
 
 async def _metering(cp, c, tx):
     # Sampled meter values every MeterValueSampleInterval from the start of the transaction
-    # (§9.1.19); the interval is re-read each second so a change takes effect at once.
-    last = ticks_ms()
-    while not tx.ended:
-        await sleep_ms(1000)
+    # (§9.1.19); the interval is re-read each second so a change takes effect at once. A sample
+    # is due one interval after the previous one was due, not after it was taken, and is stamped
+    # on that grid, so the timestamps keep the interval exactly (TC_036) instead of drifting with
+    # the loop's latency or jittering across a second boundary.
+    due = ticks_ms()
+    stamp = None  # UTC second of the next sample while on schedule
+    while True:
         interval = cp.config.get("MeterValueSampleInterval")
-        if tx.ended or interval <= 0 or ticks_diff(ticks_ms(), last) < interval * 1000:
+        wait = ticks_diff(ticks_add(due, interval * 1000), ticks_ms()) if interval > 0 else 1000
+        await sleep_ms(max(0, min(wait, 1000)))
+        if tx.ended:
+            return
+        cp.txq.checkpoint(tx)  # the reading a power cut would end the transaction with
+        interval = cp.config.get("MeterValueSampleInterval")
+        if interval <= 0:
+            due, stamp = ticks_ms(), None
             continue
-        last = ticks_ms()
+        late = ticks_diff(ticks_ms(), due) - interval * 1000
+        if late < 0:
+            continue
+        if late < interval * 1000:
+            due = ticks_add(due, interval * 1000)
+        else:  # far behind (a stalled loop): start afresh from now
+            due, stamp = ticks_ms(), None
+        now = clock.now()
+        if stamp is None or abs(now - stamp) > 1:  # the first sample, or the clock was set
+            stamp = now
+        ts = clock.fmt(stamp)
+        stamp += interval
         e = cp.meter(c.id, _ENERGY)
         if e is not None:
             tx.meter_last = int(e)
-        mv = cp.sample(c.id, "Sample.Periodic", "MeterValuesSampledData")
+        mv = cp.sample(c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
         if mv:
             cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
         if cp.config.get("StopTxnSampledData"):
-            metering.keep_for_stop(tx, cp.sample(c.id, "Sample.Periodic", "StopTxnSampledData"))
+            metering.keep_for_stop(
+                tx, cp.sample(c.id, "Sample.Periodic", "StopTxnSampledData", ts))
 
 
 async def remote_start(cp, sess, id_tag):

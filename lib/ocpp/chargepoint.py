@@ -5,7 +5,7 @@ import asyncio
 import gc
 
 from . import clock, ws
-from .compat import const, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from .compat import Waker, const, sleep_ms, ticks_diff, ticks_ms
 from .config import Config
 from .connector import Connector
 from .rpc import CallError, Offline, Rpc, Timeout
@@ -61,7 +61,7 @@ class ChargePoint:
         self.connected = False
         self.registration = None  # BootNotification status: None, Pending, Rejected, Accepted
         self.ws = None
-        self._wake = asyncio.Event()
+        self._wake = Waker()
         self._timeouts = 0
         self._task = None
         self.ca = None
@@ -73,6 +73,8 @@ class ChargePoint:
         from . import metering
 
         self._restore_availability()
+        # Transactions that were running at a power cut end now (StopTransaction PowerLoss).
+        self.txq.recover()
         for c in self.connectors:
             c.update()
         self._task = asyncio.create_task(self.run())
@@ -202,7 +204,7 @@ class ChargePoint:
             raise
 
     def wake(self):
-        self._wake.set()
+        self._wake.wake()
 
     async def _outbox(self):
         try:
@@ -219,12 +221,9 @@ class ChargePoint:
                     await self.heartbeat()
                     sent = True
                 if not sent:
-                    self._wake.clear()
+                    # Asleep until something is due or someone has work for us (wake()).
                     wait = min(self._heartbeat_due(), self.txq.retry_in(), status_wait)
-                    try:
-                        await wait_for_ms(self._wake.wait(), max(wait, 10))
-                    except Exception:  # the timeout: time to look again
-                        pass
+                    await self._wake.wait(max(wait, 10))
         except (Offline, Timeout):
             pass  # the link went down; run() reconnects and starts a new outbox
         except CallError as e:

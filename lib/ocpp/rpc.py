@@ -3,7 +3,7 @@
 # incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
 import json
 
-from .compat import const, wait_for_ms
+from .compat import Waker, const, wait_for_ms
 from . import compat
 
 CALL = const(2)
@@ -135,7 +135,7 @@ class Rpc:
         self._seq = 0
         self._nonce = None
         self._lock = asyncio.Lock()
-        self._done = asyncio.Event()
+        self._done = Waker()
         self._wait_id = None
         self._reply = None
 
@@ -156,7 +156,7 @@ class Rpc:
         self.ws = None
         if self._wait_id is not None:  # fail the outstanding CALL now rather than at timeout
             self._reply = None
-            self._done.set()
+            self._done.wake()
 
     async def call(self, action, payload, timeout_ms=None):
         """Send a CALL and return the CALLRESULT payload. Raises Offline, Timeout or CallError.
@@ -164,10 +164,13 @@ class Rpc:
         timeout_ms bounds the whole wait, queueing included."""
         timeout_ms = timeout_ms or self.timeout_ms
         start = compat.ticks_ms()
-        try:
-            await wait_for_ms(self._lock.acquire(), timeout_ms)
-        except Exception:  # timed out behind other calls: nothing was sent
-            raise Timeout(False)
+        if self._lock.locked():
+            try:
+                await wait_for_ms(self._lock.acquire(), timeout_ms)
+            except Exception:  # timed out behind other calls: nothing was sent
+                raise Timeout(False)
+        else:  # the common case, without wait_for's task and its allocations
+            await self._lock.acquire()
         try:
             ws = self.ws
             if ws is None:
@@ -175,18 +178,19 @@ class Rpc:
             uid = self._next_id()
             self._wait_id = uid
             self._reply = None
-            self._done.clear()
             try:
                 await ws.send(json.dumps([CALL, uid, action, payload]))
             except OSError:
                 raise Offline()
             self.sent_ms = compat.ticks_ms()
             left = timeout_ms - compat.ticks_diff(self.sent_ms, start)
-            try:
-                await wait_for_ms(self._done.wait(), max(left, 1))
-            except Exception:  # asyncio.TimeoutError differs by runtime
-                raise Timeout()
+            # The reader wakes us with the answer (or the engine when the link drops).
+            while self._reply is None and self.ws is ws and left > 0:
+                await self._done.wait(left)
+                left = timeout_ms - compat.ticks_diff(compat.ticks_ms(), start)
             r = self._reply
+            if r is None and self.ws is ws:
+                raise Timeout()
         finally:
             self._wait_id = None
             self._lock.release()
@@ -230,7 +234,7 @@ class Rpc:
                 if not ok:
                     msg = [CALLERROR, uid, "FormationViolation", "malformed answer"]
                 self._reply = msg
-                self._done.set()
+                self._done.wake()
             else:
                 # An answer after its timeout, or to nothing: dropped (§4.1.1), never an error.
                 self.log("rpc: unmatched answer " + uid)

@@ -5,8 +5,27 @@
 # TransactionMessageRetryInterval x attempts so far, TransactionMessageAttempts times in all, then
 # discarded with a log line. A timeout or a lost link never counts as an attempt: the message
 # waits for the link to come back.
-from .compat import ticks_add, ticks_diff, ticks_ms
+#
+# The queue lives in a journal on flash (journal.py, records in txlog.py), so a power cut loses
+# nothing: a message is written there before it counts as sent, and its answer is noted there
+# (an ACK record) before the next one goes. Delivery is therefore at least once: a power cut
+# between the answer and its note sends the message again. Dead records are dropped by rewriting
+# the journal once they outweigh the live ones. Only the head of the queue is ever read back; RAM
+# holds counters and the transactionIds still needed, not the messages.
+import struct
+
+from . import clock, jcodec, txlog
+from .compat import const, ticks_add, ticks_diff, ticks_ms
+from .connector import Transaction
 from .rpc import CallError, Offline, Timeout
+from .txlog import ACK, METER, METER_VALUES, MIN_DEAD, START, STOP  # noqa: F401
+
+_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")  # by kind - START
+CAPACITY = const(65536)  # default journal budget in bytes (cp_info "journal_bytes")
+_DROP_BYTES = const(2048)  # a full journal frees at least this much MeterValues at a time
+_CHECKPOINT_MS = const(60000)
+_ITEMS = const(8)  # Start/Stop items kept for API waiters; older ones have long timed out
+_ENERGY = "Energy.Active.Import.Register"
 
 
 class Item:
@@ -14,7 +33,7 @@ class Item:
         self.action = action
         self.payload = payload
         self.tx = tx
-        self.attempts = 0
+        self.off = None  # where the message is in the journal
         self.result = None  # the CALLRESULT payload, or an error code string
         self.waiters = None  # asyncio.Event, made only when an API call waits for this item
 
@@ -22,20 +41,115 @@ class Item:
 class TxQueue:
     def __init__(self, cp):
         self.cp = cp
-        self.items = []
+        self.capacity = cp.info.get("journal_bytes", CAPACITY)
+        self.j = None  # the Journal, opened on first use
+        self.count = 0  # messages queued
+        self.mvs = 0  # of which MeterValues
+        self.live = 0  # their bytes in the journal
+        self.head = 0  # offset from which the next message to send is looked for
+        self.ids = {}  # local id -> transactionId (-1: Start discarded), while still needed
+        self.open = {}  # local id -> [Transaction, Wh journaled, ticks then]: running now
+        self.items = {}  # offset -> Item of a Start/Stop an API call may be waiting for
+        self.orphans = None  # [(local id, connector, Wh, UTC s)] open at the last power cut
+        self.attempts = 0  # of the message at the head
         self._retry_at = None
+        self._busy = None  # offset of the message on its way
+        self._ltx = 0  # the last local id given out
 
     def __len__(self):
-        return len(self.items)
+        return self.count
+
+    # ---- queueing ---------------------------------------------------------------------------
 
     def put(self, action, payload, tx):
+        self._load()
+        kind = START + _ACTIONS.index(action)
+        if kind == START:
+            self._ltx = ltx = (self._ltx + 1) & 0xFFFF
+            self.open[ltx] = [tx, tx.meter_start, ticks_ms()]
+        else:
+            ltx = self._local(tx)
+            if kind == STOP:
+                self.open.pop(ltx, None)
+            else:
+                o = self.open.get(ltx)
+                if o is not None:  # a sample carries the energy register: a checkpoint too
+                    o[1] = tx.meter_last
+                    o[2] = ticks_ms()
         item = Item(action, payload, tx)
-        self.items.append(item)
+        item.off = self.write(kind, ltx, payload)
+        if item.off is not None:
+            if kind == START:
+                self.cp.log("txqueue: StartTransaction L%d journaled (connector %d, idTag %s)"
+                            % (ltx, tx.connector, tx.id_tag))
+            if kind != METER_VALUES:
+                self.items[item.off] = item
+                if len(self.items) > _ITEMS:
+                    del self.items[min(self.items)]
         self.cp.wake()
         return item
 
+    def _find(self, tx):
+        for ltx, o in self.open.items():
+            if o[0] is tx:
+                return ltx
+        return None
+
+    def _local(self, tx):
+        ltx = self._find(tx)
+        if ltx is None:
+            # Not started through put(): an id of its own; the central system gets its
+            # messages with transactionId -1 (errata 3.18).
+            self._ltx = ltx = (self._ltx + 1) & 0xFFFF
+        return ltx
+
+    def write(self, kind, ltx, payload):
+        body = struct.pack("<H", ltx) + jcodec.pack(payload)
+        n = 7 + len(body)
+        if self.j.size + n > self.capacity and not self._make_room(n, kind):
+            self.cp.log("txqueue: journal full; new MeterValues dropped")
+            return None
+        try:
+            off = self.j.append(kind, body)
+        except OSError as e:
+            self.cp.log("txqueue: %s not journaled (%r): lost" % (_ACTIONS[kind - START], e))
+            return None
+        self.count += 1
+        self.live += n
+        if kind == METER_VALUES:
+            self.mvs += 1
+        return off
+
+    def _make_room(self, n, kind):
+        # Dead records go first; then the oldest MeterValues, never a Start or Stop: those are
+        # written even past the budget (the file system usually has room; the budget is ours).
+        if self.j.size > self.live:
+            txlog.compact(self)
+        if self.j.size + n > self.capacity and self.mvs > (self._busy is not None):
+            txlog.compact(self, max(n, _DROP_BYTES))
+        return self.j.size + n <= self.capacity or kind != METER_VALUES
+
+    def checkpoint(self, tx):
+        """Called every second for a running transaction: now and then (and only when it
+        changed) journal its meter reading, so a power cut loses little energy (recover())."""
+        ltx = self._find(tx)
+        o = self.open.get(ltx)
+        if o is None or ticks_diff(ticks_ms(), o[2]) < _CHECKPOINT_MS:
+            return
+        o[2] = ticks_ms()
+        wh = self.cp.meter(tx.connector, _ENERGY)
+        if wh is None or int(wh) == o[1] or self.j.size + 18 > self.capacity:
+            return
+        try:
+            self.j.append(METER, struct.pack("<HBII", ltx, tx.connector, int(wh), clock.now()))
+            o[1] = int(wh)
+        except OSError:
+            pass
+
+    # ---- sending ----------------------------------------------------------------------------
+
     def retry_in(self):
-        if not self.items:
+        if not self.count:
             return 3600000
         if self._retry_at is None:
             return 0
@@ -43,47 +157,116 @@ class TxQueue:
 
     async def send_next(self):
         """Send the head of the queue if it is due; returns True when something was sent."""
-        if not self.items or self.retry_in() > 0:
+        self._load()
+        if not self.count or self.retry_in() > 0:
             return False
-        item = self.items[0]
-        tx = item.tx
-        payload = item.payload
-        if item.action != "StartTransaction":
-            if tx.id is None:
-                # Its StartTransaction was discarded: the central system cannot place this
-                # message. Keep the data in the log rather than send a made-up transactionId.
-                self.cp.log("txqueue: %s for a transaction without id dropped" % item.action)
-                self._finish(item, "NoTransaction")
-                return True
-            payload["transactionId"] = tx.id
+        rec = self._head()
+        if rec is None:
+            return False
+        off, kind, body = rec
+        ltx = body[0] | body[1] << 8
+        action = _ACTIONS[kind - START]
         try:
-            r = await self.cp.call(item.action, payload)
+            payload = jcodec.unpack(memoryview(body)[2:])
+        except ValueError:
+            self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
+            self._done(off, kind, ltx, len(body), None, "Damaged")
+            return True
+        if kind != START:
+            # Errata 3.18: with no transactionId (the Start was discarded) send -1.
+            payload["transactionId"] = self.ids.get(ltx, -1)
+        self._busy = off
+        try:
+            r = await self.cp.call(action, payload)
         except (Offline, Timeout):
+            self._busy = None
             raise
         except CallError as e:
-            item.attempts += 1
-            limit = self.cp.config.get("TransactionMessageAttempts")
-            if item.attempts >= max(limit, 1):
-                self.cp.log(
-                    "txqueue: %s discarded after %d attempts (%s)"
-                    % (item.action, item.attempts, e.code)
-                )
-                self._finish(item, e.code)
-            else:
-                wait = self.cp.config.get("TransactionMessageRetryInterval") * item.attempts
+            off, self._busy = self._busy, None  # a rewrite may have moved it meanwhile
+            self.attempts += 1
+            if self.attempts < max(self.cp.config.get("TransactionMessageAttempts"), 1):
+                wait = self.cp.config.get("TransactionMessageRetryInterval") * self.attempts
                 self._retry_at = ticks_add(ticks_ms(), wait * 1000)
+                return True
+            self.cp.log("txqueue: %s discarded after %d attempts (%s)"
+                        % (action, self.attempts, e.code))
+            self._done(off, kind, ltx, len(body), payload, e.code)
             return True
-        if item.action == "StartTransaction":
-            tx.id = r.get("transactionId")
-        self._finish(item, r)
+        off, self._busy = self._busy, None
+        self._done(off, kind, ltx, len(body), payload, r)
         return True
 
-    def _finish(self, item, result):
-        self.items.pop(0)
-        if item.action == "StartTransaction":
-            item.tx.start_done = True
+    def _head(self):
+        with self.j.reader(self.head) as r:
+            while True:
+                rec = r.next()
+                if rec is None:
+                    break
+                if START <= rec[1] <= METER_VALUES:
+                    self.head = rec[0]
+                    return rec
+        self.cp.log("txqueue: %d messages expected, none found (damaged journal)" % self.count)
+        self.count = self.mvs = self.live = 0
+        self.head = self.j.size
+        return None
+
+    def _done(self, off, kind, ltx, blen, payload, result):
+        # The message at off was answered or given up: journal it, then tell the engine.
+        txid = None
+        if kind == START:
+            txid = result.get("transactionId") if isinstance(result, dict) else None
+            if not isinstance(txid, int) or isinstance(txid, bool):
+                txid = None
+            self.ids[ltx] = -1 if txid is None else txid
+        elif kind == STOP:
+            self.ids.pop(ltx, None)
+        if off is not None:
+            if kind == START:
+                ack = struct.pack("<IHi", off, ltx, self.ids[ltx])
+            else:
+                ack = struct.pack("<I", off)
+            try:
+                self.j.append(ACK, ack)
+            except OSError as e:  # it will be sent again after a reboot: at least once
+                self.cp.log("txqueue: ACK not journaled (%r)" % e)
+            self.head = off + 7 + blen
+            self.count -= 1
+            self.live -= 7 + blen
+            if kind == METER_VALUES:
+                self.mvs -= 1
+        self.attempts = 0
         self._retry_at = None
+        if kind != METER_VALUES:
+            self._finish(off, kind, ltx, payload, result, txid)
+        if txlog.due(self):
+            txlog.compact(self)
+
+    def _finish(self, off, kind, ltx, payload, result, txid):
+        item = self.items.pop(off, None)
+        o = self.open.get(ltx)
+        if item is None:
+            item = Item(_ACTIONS[kind - START], payload or {}, None)
+        if o is not None:
+            item.tx = o[0]
+        elif item.tx is None:  # from an earlier boot: a stand-in for on_tx_result
+            p = item.payload
+            item.tx = Transaction(p.get("connectorId", 0), p.get("idTag"), 0, None)
+            item.tx.ended = True
+        if kind == START:
+            item.tx.id = txid
+            item.tx.start_done = True
         item.result = result
         if item.waiters is not None:
             item.waiters.set()
         self.cp.on_tx_result(item)
+
+    # ---- the journal on flash ---------------------------------------------------------------
+
+    def _load(self):
+        if self.j is None:
+            txlog.replay(self)
+
+    def recover(self):
+        """At boot: end each transaction that was running at a power cut (txlog.recover())."""
+        self._load()
+        txlog.recover(self)

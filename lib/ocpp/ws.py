@@ -9,6 +9,11 @@ import os
 
 from .compat import MICROPYTHON, const, ticks_ms, wait_for_ms
 
+try:
+    from ._xor import mask as _xmask  # native, allocation-free masking (MicroPython only)
+except Exception:  # CPython has no viper; a generic build may lack the native module
+    _xmask = None
+
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
 _OP_BINARY = const(2)
@@ -244,6 +249,7 @@ class WebSocket:
         # Separate header buffers: a recv may sit on half a header while another task sends.
         self._hdr = memoryview(bytearray(8))
         self._txh = memoryview(bytearray(14))
+        self._tx = None  # send buffer for native masking: header + one chunk, made on first use
         self._lock = asyncio.Lock()  # MicroPython's drain() is not safe for concurrent writers
         self._readinto = getattr(reader, "readinto", None)
         self._rx_dirty = False  # part of a message consumed: a cancelled recv desyncs the stream
@@ -386,6 +392,9 @@ class WebSocket:
         mask = os.urandom(4)
         h[i : i + 4] = mask
         i += 4
+        if _xmask is not None:
+            await self._send_native(mv, n, i)
+            return
         # XOR whole chunks as big ints: no per-byte Python loop. Chunks start at multiples of 4,
         # so one repeated-mask int serves them all (shifted right for a shorter last chunk).
         # The header rides in the first chunk's int, so a small message is one write (one TLS
@@ -415,6 +424,42 @@ class WebSocket:
             except BaseException as e:
                 # A frame cut short (cancelled, or the socket broke) leaves the byte stream
                 # unusable: no later frame may follow it.
+                if not sent or not isinstance(e, asyncio.CancelledError):
+                    self._close_sent = True
+                if isinstance(e, OSError):
+                    await self._shut()
+                    raise WSClosed(None, "connection lost: %r" % e) from None
+                raise
+
+    async def _send_native(self, mv, n, i):
+        # Copy each chunk behind the header in one reused buffer and mask it in place: the only
+        # allocations are the memoryview slices. Chunks are multiples of 4 bytes, so the key
+        # starts at its first byte in every chunk.
+        tx = self._tx
+        if tx is None:
+            tx = self._tx = memoryview(bytearray(_CHUNK + 14))
+        h = self._txh
+        tx[:i] = h[:i]
+        koff = i - 4  # where the key sits in the header
+        pos = 0
+        sent = False
+        async with self._lock:
+            w = self._w
+            if w is None:
+                raise WSClosed(None, "closed")
+            try:
+                while True:
+                    k = min(_CHUNK, n - pos)
+                    tx[i : i + k] = mv[pos : pos + k]
+                    _xmask(tx, i, k, h, koff)
+                    w.write(tx[: i + k])
+                    pos += k
+                    i = 0
+                    sent = pos >= n
+                    await w.drain()
+                    if sent:
+                        return
+            except BaseException as e:
                 if not sent or not isinstance(e, asyncio.CancelledError):
                     self._close_sent = True
                 if isinstance(e, OSError):

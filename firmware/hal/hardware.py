@@ -1,0 +1,130 @@
+# Builds the hardware layer from a board file (checked beforehand by hal.boardcheck): per connector
+# a pilot, a CT meter, a contactor behind its interlock, an optional lock and status LED; per board
+# an optional MFRC522 reader and the watchdog. The only module that imports `machine`: on the host
+# board that is the fake one (firmware/simmachine), so the same code runs in tools/sim.
+import machine
+
+from .led import Led
+from .lock import Lock
+from .meter import Meter
+from .pilot import Pilot
+from .relay import Contactor, Interlock
+from .rfid import Mfrc522, Reader
+
+
+def _out(p):
+    return machine.Pin(p, machine.Pin.OUT)
+
+
+def _in(p):
+    return machine.Pin(p, machine.Pin.IN, machine.Pin.PULL_UP)
+
+
+def _adc(p, atten_db):
+    a = machine.ADC(machine.Pin(p))
+    if atten_db is not None and hasattr(a, "atten"):
+        a.atten(getattr(machine.ADC, "ATTN_%dDB" % atten_db))
+    return a
+
+
+class Port:
+    """One connector's hardware."""
+
+    def __init__(self, cid, spec, board):
+        self.id = cid
+        atten = getattr(board, "ADC_ATTN_DB", None)
+        pwm = machine.PWM(machine.Pin(spec["pilot_pwm"]))
+        self.pilot = Pilot(
+            pwm, _adc(spec["pilot_adc"], atten), spec["pilot_cal"], spec.get("pilot_invert", False)
+        )
+        cts = spec["ct"]
+        self.meter = Meter(
+            tuple([_adc(ct["adc"], atten) for ct in cts]),
+            cts,
+            spec["voltage"],
+            spec.get("power_factor", 1.0),
+            getattr(board, "ADC_VREF", 3.3),
+            getattr(board, "MAINS_HZ", 50),
+        )
+        fb = spec.get("relay_feedback")
+        self.contactor = Contactor(
+            _out(spec["relay"]),
+            spec.get("relay_active", 1),
+            None if fb is None else _in(fb),
+            spec.get("relay_feedback_active", 1),
+        )
+        lk = spec.get("lock")
+        self.lock = None
+        if lk:
+            fb = lk.get("feedback")
+            self.lock = Lock(
+                _out(lk["motor_a"]),
+                _out(lk["motor_b"]),
+                None if fb is None else _in(fb),
+                lk.get("feedback_active", 1),
+                lk.get("pulse_ms", 300),
+            )
+        led = spec.get("led")
+        self.led = None if led is None else Led(_out(led))
+        limit = min(spec["max_current_a"], board.MAX_CURRENT_A)
+        self.interlock = Interlock(self.contactor, self.pilot, limit, self.lock)
+
+
+class Hardware:
+    def __init__(self, board, n, log):
+        self.board = board
+        self.log = log
+        self.ports = tuple([Port(i + 1, board.CONNECTORS[i], board) for i in range(n)])
+        self.rfid = None
+        r = getattr(board, "RFID", None)
+        if r:
+            spi = machine.SPI(
+                r["spi"],
+                baudrate=r.get("baudrate", 1000000),
+                sck=machine.Pin(r["sck"]),
+                mosi=machine.Pin(r["mosi"]),
+                miso=machine.Pin(r["miso"]),
+            )
+            rst = r.get("rst")
+            chip = Mfrc522(spi, _out(r["cs"]), None if rst is None else _out(rst))
+            self.rfid = Reader(chip, log)
+        self.wdt = None
+
+    def port(self, cid):
+        return self.ports[cid - 1]
+
+    def start(self):
+        """Bring up what talks back (the reader) and arm the watchdog; from here on the
+        hardware loop must call feed() more often than WATCHDOG_MS."""
+        if self.rfid is not None:
+            self.rfid.start()
+        ms = getattr(self.board, "WATCHDOG_MS", 0)
+        if ms:
+            self.wdt = machine.WDT(timeout=ms)
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def trip(self):
+        """Every contactor open, latched: a reset, or an unhandled exception."""
+        for p in self.ports:
+            p.interlock.trip()
+
+    def reboot(self):
+        self.trip()
+        machine.reset()
+
+    def keep_alive(self):
+        """The charger stopped (Ctrl-C at the REPL, mpremote taking over): a watchdog cannot be
+        disarmed on ESP32 or RP2040, so feed it from a timer to keep the REPL usable. The
+        contactors stay open (trip() ran before)."""
+        wdt = self.wdt
+        if wdt is None:
+            return None
+        try:
+            t = machine.Timer(-1)
+        except (ValueError, TypeError):
+            t = machine.Timer(0)
+        t.init(period=1000, mode=machine.Timer.PERIODIC, callback=lambda _: wdt.feed())
+        return t

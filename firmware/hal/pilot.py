@@ -1,0 +1,180 @@
+# The IEC 61851-1 control pilot: a 1 kHz +-12 V square wave whose duty cycle tells the EV how much
+# current it may draw, and whose high level, loaded by the EV's resistors, tells the charger the
+# EV's state: A 12 V (no EV), B 9 V (plugged), C 6 V (charging), D 3 V (charging, ventilation),
+# E 0 V (short / no power), F -12 V (EVSE error). The low level must stay at -12 V: the EV's
+# diode keeps its resistors out of it, and a missing diode is an error (reported as E).
+#
+# MicroPython cannot start an ADC conversion at a PWM edge, so a burst of readings spread over more
+# than one PWM period is taken and split at the midpoint between its highest and lowest reading:
+# the mean of the upper group is the high-phase level, that of the lower group the low level. The
+# state changes only after it was seen in _DEBOUNCE polls in a row, and classify() adds hysteresis
+# around each threshold, so noise at a boundary cannot make it flicker.
+from array import array
+
+from ocpp.compat import const
+
+from .timing import ticks_add, ticks_diff, ticks_us
+
+STATES = ("A", "B", "C", "D", "E", "F")
+CHARGING = ("C", "D")
+PLUGGED = ("B", "C", "D")
+_FREQ = const(1000)  # Hz, +-1 % by the standard
+_FULL = const(65535)  # duty_u16 of a steady +12 V: no current offered (states A1/B1)
+_N = const(48)  # readings per burst
+_SPACING_US = const(25)  # _N readings at least this far apart span 1.2 PWM periods
+_MIN_GROUP = const(2)  # a group of fewer readings is a spike, not a phase of the wave
+_FLAT_MV = const(2000)  # a burst spanning less than this is a steady level (no PWM, or E)
+_HYST_MV = const(400)
+_DIODE_MV = const(-10500)  # the low phase must be below this (about -12 V)
+_DEBOUNCE = const(2)
+# Thresholds between A|B, B|C, C|D, D|E and E|F in millivolts: the midpoints of the standard's
+# nominal levels. Anything between -10.5 V and +1.5 V is E (0 V, or nonsense: an error either way).
+_BOUNDS = (10500, 7500, 4500, 1500, -10500)
+
+
+def duty_for(amps):
+    """duty_u16 for an offered current (IEC 61851-1 Table A.7): 6..51 A -> amps / 0.6 %,
+    51..80 A -> amps / 2.5 + 64 %; below 6 A nothing may be drawn: a steady +12 V."""
+    if amps < 6:
+        return _FULL
+    if amps > 80:
+        amps = 80
+    if amps <= 51:
+        return (amps * 65535 + 30) // 60  # amps / 0.6 percent of 65535, rounded
+    return ((amps * 4 + 640) * 65535 + 500) // 1000
+
+
+def amps_for(duty):
+    """The current an EV may draw for a duty_u16 (IEC 61851-1 Table A.8); 0 when the duty
+    allows no charging (above 97 %, below 8 %, or 5 % digital communication)."""
+    pm = (duty * 1000 + 32767) // 65535  # per mille
+    if pm < 80 or pm > 970:
+        return 0
+    if pm < 100:
+        return 6
+    if pm <= 850:
+        return (duty * 60 + 32767) // 65535  # duty % x 0.6
+    if pm <= 960:
+        return (duty * 250 + 32767) // 65535 - 160  # (duty % - 64) x 2.5
+    return 80
+
+
+def classify(mv, prev=None):
+    """The state for a high-phase level in millivolts. A level must cross a threshold by
+    _HYST_MV to leave the previous state `prev`."""
+    p = -1
+    if prev is not None:
+        for i in range(6):
+            if STATES[i] == prev:
+                p = i
+    for i in range(5):
+        b = _BOUNDS[i]
+        if p == i:
+            b -= _HYST_MV  # leaving state i downwards takes a lower level
+        elif p == i + 1:
+            b += _HYST_MV  # leaving state i+1 upwards takes a higher level
+        if mv >= b:
+            return STATES[i]
+    return "F"
+
+
+def levels(buf, n, flat):
+    """(high, low) mean raw readings of a burst; low is None when the burst is one steady
+    level, spanning less than `flat` (then high is its mean). No allocation but the result."""
+    lo = hi = buf[0]
+    for i in range(1, n):
+        v = buf[i]
+        if v > hi:
+            hi = v
+        elif v < lo:
+            lo = v
+    if hi - lo < flat:
+        s = 0
+        for i in range(n):
+            s += buf[i]
+        return s // n, None
+    split = (hi + lo) >> 1
+    sh = nh = sl = nl = 0
+    for i in range(n):
+        v = buf[i]
+        if v > split:
+            sh += v
+            nh += 1
+        else:
+            sl += v
+            nl += 1
+    if nh < _MIN_GROUP:  # a spike above a steady level
+        return sl // nl, None
+    if nl < _MIN_GROUP:
+        return sh // nh, None
+    return sh // nh, sl // nl
+
+
+class Pilot:
+    def __init__(self, pwm, adc, cal, invert=False):
+        self.pwm = pwm
+        self.adc = adc
+        self._lo = cal[0]  # read_u16 at -12 V
+        self._span = cal[1] - cal[0]  # read_u16 steps for 24 V
+        self._flat = _FLAT_MV * self._span // 24000
+        self._invert = invert
+        self._buf = array("H", bytes(2 * _N))
+        self.offered = 0  # amps offered by the PWM; 0 = steady +12 V
+        self.duty = -1
+        self.state = None  # the debounced state; None until the first one is settled
+        self.high_mv = 0
+        self.low_mv = None
+        self._seen = None
+        self._count = 0
+        pwm.freq(_FREQ)
+        self._set_duty(_FULL)
+
+    def _set_duty(self, duty):
+        if duty != self.duty:
+            self.duty = duty
+            self.pwm.duty_u16(_FULL - duty if self._invert else duty)
+
+    def offer(self, amps):
+        """Offer `amps` to the EV (0: no current, a steady +12 V)."""
+        d = duty_for(amps)
+        self.offered = amps if d != _FULL else 0
+        self._set_duty(d)
+
+    def mv(self, raw):
+        # 12-bit steps keep the products within MicroPython's small integers.
+        return ((raw - self._lo) >> 4) * 24000 // (self._span >> 4) - 12000
+
+    def sample(self):
+        """One burst of readings; returns how many were taken."""
+        buf = self._buf
+        read = self.adc.read_u16
+        t = ticks_us()
+        for i in range(_N):
+            buf[i] = read()
+            t = ticks_add(t, _SPACING_US)
+            while ticks_diff(t, ticks_us()) > 0:
+                pass
+        return _N
+
+    def poll(self):
+        """Measure, classify and debounce; True when the debounced state changed."""
+        n = self.sample()
+        high, low = levels(self._buf, n, self._flat)
+        return self.feed(self.mv(high), None if low is None else self.mv(low))
+
+    def feed(self, high_mv, low_mv):
+        """Debounce one measurement (levels in millivolts); True when the state changed."""
+        self.high_mv = high_mv
+        self.low_mv = low_mv
+        s = classify(high_mv, self.state)
+        if s in PLUGGED and self.duty != _FULL and low_mv is not None and low_mv > _DIODE_MV:
+            s = "E"  # the EV's diode is missing or shorted
+        if s != self._seen:
+            self._seen = s
+            self._count = 1
+        elif self._count < _DEBOUNCE:
+            self._count += 1
+        if self._count >= _DEBOUNCE and s != self.state:
+            self.state = s
+            return True
+        return False

@@ -1,0 +1,160 @@
+# A simulated MFRC522 on the fake SPI bus, with one ISO 14443A card that can be put in its field:
+# enough of the chip (registers, FIFO, Transceive, interrupt flags) and of the card (REQA/WUPA,
+# anticollision and SELECT through the cascade levels, HLTA) for hal/rfid.py to run unchanged on
+# the host. Host only; written from the datasheet and ISO/IEC 14443-3.
+_COMMAND = 0x01
+_COM_IRQ = 0x04
+_DIV_IRQ = 0x05
+_ERROR = 0x06
+_FIFO_DATA = 0x09
+_FIFO_LEVEL = 0x0A
+_BIT_FRAMING = 0x0D
+_VERSION = 0x37
+_TRANSCEIVE = 0x0C
+_SOFT_RESET = 0x0F
+_IDLE, _READY, _ACTIVE, _HALT = 0, 1, 2, 3
+
+
+def crc_a(data):
+    # Bit by bit with the reflected polynomial: a different formulation from the driver's.
+    crc = 0x6363
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc
+
+
+class Card:
+    def __init__(self, uid):
+        self.uid = bytes(uid)
+        self.state = _IDLE
+        self.level = 0
+        n = len(uid)
+        u = self.uid
+        if n == 4:
+            self.parts = [u]
+        elif n == 7:
+            self.parts = [b"\x88" + u[:3], u[3:]]
+        elif n == 10:
+            self.parts = [b"\x88" + u[:3], b"\x88" + u[3:6], u[6:]]
+        else:
+            raise ValueError("a UID has 4, 7 or 10 bytes")
+        self.atqa = bytes([(0x04 | {4: 0, 7: 0x40, 10: 0x80}[n]), 0])
+
+    def answer(self, frame, bits):
+        """The card's reply to one frame, or None for silence."""
+        if bits == 7 and len(frame) == 1:
+            if (frame[0] == 0x26 and self.state == _IDLE) or frame[0] == 0x52:
+                self.state, self.level = _READY, 0
+                return self.atqa
+            return None
+        sel = (0x93, 0x95, 0x97)
+        if self.state == _READY and len(frame) >= 2 and frame[0] in sel:
+            level = sel.index(frame[0])
+            if level == self.level:
+                part = self.parts[level]
+                bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
+                if frame[1] == 0x20 and len(frame) == 2:
+                    return part + bytes([bcc])
+                if (frame[1] == 0x70 and len(frame) == 9 and frame[2:7] == part + bytes([bcc])
+                        and crc_a(frame[:7]) == frame[7] | frame[8] << 8):
+                    more = level + 1 < len(self.parts)
+                    sak = 0x04 if more else 0x08
+                    if more:
+                        self.level += 1
+                    else:
+                        self.state = _ACTIVE
+                    c = crc_a(bytes([sak]))
+                    return bytes([sak, c & 0xFF, c >> 8])
+        if (self.state == _ACTIVE and len(frame) == 4 and frame[0] == 0x50 and frame[1] == 0
+                and crc_a(frame[:2]) == frame[2] | frame[3] << 8):
+            self.state = _HALT
+            return None
+        if self.state != _HALT:
+            self.state = _IDLE  # anything unexpected sends a card back to IDLE
+        return None
+
+
+class Chip:
+    def __init__(self):
+        self.card = None
+        self.transactions = 0
+        self.reset()
+
+    def reset(self):
+        self.regs = bytearray(64)
+        self.regs[_VERSION] = 0x92
+        self.fifo = bytearray()
+        self._addr = None
+
+    def present(self, uid):
+        """Put a card with this UID in the field (None takes it away)."""
+        self.card = None if uid is None else Card(uid)
+
+    # ---- SPI --------------------------------------------------------------------------------
+
+    def select(self):
+        self._addr = None
+        self.transactions += 1
+
+    def xfer(self, w, r=None):
+        # The first byte of a transaction is an address; when reading, each further byte is the
+        # next address and the previous register's value comes back meanwhile.
+        for i in range(len(w)):
+            b = w[i]
+            out = 0
+            if self._addr is None:
+                self._addr = b
+            elif self._addr & 0x80:
+                out = self._read((self._addr >> 1) & 0x3F)
+                self._addr = b
+            else:
+                self._write((self._addr >> 1) & 0x3F, b)
+            if r is not None:
+                r[i] = out
+
+    def _read(self, reg):
+        if reg == _FIFO_DATA:
+            if not self.fifo:
+                return 0
+            v = self.fifo[0]
+            self.fifo = self.fifo[1:]
+            return v
+        if reg == _FIFO_LEVEL:
+            return len(self.fifo)
+        return self.regs[reg]
+
+    def _write(self, reg, v):
+        regs = self.regs
+        if reg == _COMMAND:
+            regs[reg] = v & 0x0F
+            if v & 0x0F == _SOFT_RESET:
+                self.reset()
+        elif reg in (_COM_IRQ, _DIV_IRQ):
+            if v & 0x80:
+                regs[reg] |= v & 0x7F
+            else:
+                regs[reg] &= ~v & 0x7F
+        elif reg == _FIFO_LEVEL:
+            if v & 0x80:
+                self.fifo = bytearray()
+        elif reg == _FIFO_DATA:
+            self.fifo.append(v)
+        elif reg == _BIT_FRAMING:
+            regs[reg] = v & 0x7F
+            if v & 0x80 and regs[_COMMAND] == _TRANSCEIVE:
+                self._transceive(v & 0x07)
+        else:
+            regs[reg] = v
+
+    def _transceive(self, bits):
+        frame = bytes(self.fifo)
+        self.fifo = bytearray()
+        self.regs[_ERROR] = 0
+        reply = None if self.card is None else self.card.answer(frame, bits)
+        if reply is None:
+            self.regs[_COM_IRQ] |= 0x01  # TimerIRq: the chip's timer ran out
+        else:
+            self.fifo = bytearray(reply)
+            self.regs[_COM_IRQ] |= 0x30  # RxIRq | IdleIRq

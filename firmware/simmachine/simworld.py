@@ -1,0 +1,203 @@
+# The simulated electrical world behind the fake `machine` of the host board, wired as
+# boards/host.py says: per connector an EV on the control pilot, a contactor with its auxiliary
+# contact, a cable lock with its switch and CT clamps on the supply; and an MFRC522 reader.
+#
+# The EV follows IEC 61851-1: unplugged, the pilot stays at +12 V (A); plugged, its resistors pull
+# the high phase to 9 V (B), and to 6 V (C) once the PWM offers at least 6 A and it wants to
+# charge.
+# It draws min(what it wants, what the PWM offers) while in C with the contactor closed. The pilot
+# ADC returns the PWM wave as the EV loads it, at the instant it is read, plus noise; a CT ADC
+# returns the mains sine of the current drawn through the clamp and burden, biased at half the
+# reference, plus noise, quantised to 12 bits. Host only, but allocation-conscious all the same:
+# integer arithmetic and a sine table, so the unix port's collector does not pause in the middle
+# of a burst of readings (the real boards' ADC readings allocate nothing either).
+import math
+from array import array
+from random import getrandbits
+
+from hal.pilot import amps_for
+from hal.timing import ticks_diff, ticks_us
+
+_PILOT_NOISE_MV = 150  # RMS
+_CT_NOISE = 16  # RMS, in read_u16 units: one 12-bit step
+_CT_BIAS_ERROR_V = 0.021  # the bias divider is never exactly half the reference
+_TABLE = 1000  # sine table entries per mains cycle
+_world = None
+
+
+def world():
+    """The world of the host board, made on first use."""
+    global _world
+    if _world is None:
+        import boards.host
+
+        _world = World(boards.host)
+    return _world
+
+
+def _noise(rms):
+    # A sum of three uniforms: close enough to a normal distribution, in integers.
+    return (getrandbits(10) + getrandbits(10) + getrandbits(10) - 1536) * rms // 591
+
+
+class EV:
+    def __init__(self, w, spec):
+        self.w = w
+        self.spec = spec
+        self.plugged = False
+        self.max_a = 16  # the most it draws; 0 = it pauses (goes back to state B)
+        self.diode = True
+        self.shorted = False  # pilot shorted to PE: state E
+        self.welded = False  # the contactor's contacts stuck closed
+        self.locked = False
+        self.lock_fail = False  # the lock jams: it never ends where the motor sends it
+        self.phase_us = getrandbits(14)  # where in the mains cycle its current starts
+
+    def duty(self):
+        p = self.w.pwm.get(self.spec["pilot_pwm"])
+        return 0 if p is None else p[0]
+
+    def offered(self):
+        d = self.duty()
+        return 0 if d >= 65535 else amps_for(d)
+
+    def state(self):
+        if not self.plugged:
+            return "A"
+        if self.shorted:
+            return "E"
+        if self.max_a > 0 and self.offered() >= 6:
+            return "C"
+        return "B"
+
+    def level_mv(self):
+        s = self.state()
+        if s == "A":
+            return 12000
+        if s == "B":
+            return 9000
+        return 6000 if s == "C" else 0
+
+    def relay_closed(self):
+        s = self.spec
+        return self.welded or self.w.out.get(s["relay"]) == s.get("relay_active", 1)
+
+    def amps(self):
+        if self.state() != "C" or not self.relay_closed():
+            return 0
+        return min(self.max_a, self.offered())
+
+    def pilot_mv(self):
+        p = self.w.pwm.get(self.spec["pilot_pwm"])
+        if p is None:
+            return -12000
+        duty, t0 = p
+        if duty >= 65535:
+            high = True
+        elif duty <= 0:
+            high = False
+        else:
+            high = ticks_diff(ticks_us(), t0) % 1000 * 65535 < duty * 1000
+        if high or self.shorted:
+            return self.level_mv()
+        if not self.diode and self.plugged:
+            return -self.level_mv()
+        return -12000
+
+
+class World:
+    def __init__(self, board):
+        from simrfid import Chip
+
+        self.board = board
+        self.out = {}  # output pin -> level last written
+        self.pwm = {}  # pin -> [duty_u16, ticks_us at the last change]
+        self.evs = [EV(self, spec) for spec in board.CONNECTORS]
+        self.adcs = {}  # ADC pin -> (EV, None for the pilot or the CT's phase index)
+        self.inputs = {}  # input pin -> function giving its level
+        self.motors = {}  # lock motor pin -> (EV, locks when driven)
+        for ev in self.evs:
+            s = ev.spec
+            self.adcs[s["pilot_adc"]] = (ev, None)
+            for i, ct in enumerate(s["ct"]):
+                self.adcs[ct["adc"]] = (ev, i)
+            if s.get("relay_feedback") is not None:
+                self.inputs[s["relay_feedback"]] = self._relay_fb(ev)
+            lk = s.get("lock")
+            if lk:
+                self.motors[lk["motor_a"]] = (ev, True)
+                self.motors[lk["motor_b"]] = (ev, False)
+                if lk.get("feedback") is not None:
+                    self.inputs[lk["feedback"]] = self._lock_fb(ev, lk.get("feedback_active", 1))
+        hz = getattr(board, "MAINS_HZ", 50)
+        self.period_us = 1000000 // hz
+        self.vref = getattr(board, "ADC_VREF", 3.3)
+        # sin() scaled to +-32767 over one mains cycle, and per CT the read_u16 units per amp
+        # (peak) and the bias.
+        self.sine = array("h", [int(32767 * math.sin(2 * math.pi * i / _TABLE))
+                                for i in range(_TABLE)])
+        self.ct_scale = {}
+        for ev in self.evs:
+            for ct in ev.spec["ct"]:
+                v_per_a = math.sqrt(2) / ct["ratio"] * ct["burden"]
+                self.ct_scale[ct["adc"]] = (int(v_per_a / self.vref * 65536 * 1024),
+                                            int((self.vref / 2 + _CT_BIAS_ERROR_V) / self.vref
+                                                * 65536))
+        self.rfid = Chip()
+        self.rfid_cs = board.RFID["cs"] if getattr(board, "RFID", None) else None
+        self.feeds = 0
+
+    def _relay_fb(self, ev):
+        active = ev.spec.get("relay_feedback_active", 1)
+        return lambda: active if ev.relay_closed() else 1 - active
+
+    def _lock_fb(self, ev, active):
+        return lambda: active if ev.locked else 1 - active
+
+    def ev(self, cid):
+        return self.evs[cid - 1]
+
+    # ---- what the fake peripherals call -----------------------------------------------------
+
+    def write(self, pin, v):
+        self.out[pin] = v
+        m = self.motors.get(pin)
+        if m is not None and v:
+            m[0].locked = m[1] != m[0].lock_fail
+        if pin == self.rfid_cs and v == 0:
+            self.rfid.select()
+
+    def read(self, pin):
+        f = self.inputs.get(pin)
+        if f is not None:
+            return f()
+        return self.out.get(pin, 1)  # pulled up
+
+    def set_pwm(self, pin, duty):
+        p = self.pwm.get(pin)
+        if p is None or p[0] != duty:
+            self.pwm[pin] = [duty, ticks_us()]
+
+    def adc(self, pin):
+        a = self.adcs.get(pin)
+        if a is None:
+            return 0
+        ev, phase = a
+        if phase is None:
+            lo, hi = ev.spec["pilot_cal"]
+            mv = ev.pilot_mv() + _noise(_PILOT_NOISE_MV)
+            raw = lo + (mv + 12000) * (hi - lo) // 24000
+        else:
+            per = self.period_us
+            scale, bias = self.ct_scale[pin]
+            t = (ticks_us() + ev.phase_us + phase * per // 3) % per  # L2, L3: 120, 240 degrees
+            s = self.sine[t * _TABLE // per]
+            raw = bias + (ev.amps() * scale >> 10) * s // 32767 + _noise(_CT_NOISE)
+        return min(max(raw, 0), 65535) & 0xFFF0
+
+    def spi(self, w, r):
+        if self.rfid_cs is not None and self.out.get(self.rfid_cs) == 0:
+            self.rfid.xfer(w, r)
+        elif r is not None:
+            for i in range(len(r)):
+                r[i] = 0xFF  # nobody drives MISO

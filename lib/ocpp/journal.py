@@ -1,0 +1,187 @@
+# An append-only file of small records on flash (littlefs on the boards, the --state folder on the
+# host), for the transaction message queue (txqueue.py). Each record is
+#
+#     kind (1 byte, 0xA0..0xAF)  length (2, little-endian)  CRC32 (4) of kind+length+body  body
+#
+# A record is appended with one write and the file closed at once (closing is what commits on
+# littlefs), so a power cut leaves at worst a torn last record. Reading checks every CRC: a torn
+# or damaged record is dropped with a log line and the reader resynchronises on the next record
+# whose CRC holds, so every intact record survives, wherever the damage is. Rewriting (to drop
+# dead records) goes to a new file that is renamed over the old one: rename is atomic on littlefs
+# and POSIX, so a power cut leaves either the old or the new journal, never a mix. Appends never
+# rewrite what is already on flash, which is what keeps wear low.
+import os
+import struct
+from binascii import crc32
+
+from . import store
+from .compat import const
+
+_HDR = const(7)
+_SMALL = const(256)  # bodies up to this size are read at once; longer ones are checked in chunks
+MAX_BODY = const(8192)  # no OCPP message we queue comes near; a bigger length means damage
+
+
+class Journal:
+    def __init__(self, name, log):
+        self.path = store.path(name)
+        self.log = log
+        self.size = 0
+        self.written = 0  # bytes written to flash since boot (appends and rewrites): wear
+        self.damaged = 0  # bytes dropped while reading, since boot
+        self._new = None  # the file being written by a rewrite
+        self._new_size = 0
+        try:
+            self.size = os.stat(self.path)[6]
+        except OSError:
+            pass
+        try:  # a rewrite cut short by a power cut: the old journal is still whole
+            os.remove(self.path + ".new")
+        except OSError:
+            pass
+
+    @staticmethod
+    def _record(kind, body):
+        head = struct.pack("<BH", kind, len(body))
+        return head + struct.pack("<I", crc32(body, crc32(head)) & 0xFFFFFFFF) + body
+
+    def append(self, kind, body):
+        """Write one record at the end; returns its offset. OSError when flash is full."""
+        rec = self._record(kind, body)
+        off = self.size
+        with open(self.path, "ab") as f:
+            f.write(rec)
+        self.size += len(rec)
+        self.written += len(rec)
+        return off
+
+    def reader(self, off=0):
+        return Reader(self, off)
+
+    def read(self, off):
+        """(kind, body) of the intact record at off, or None."""
+        with Reader(self, off, True) as r:
+            rec = r.next()
+        return None if rec is None or rec[0] != off else rec[1:]
+
+    # ---- rewriting ----------------------------------------------------------------------------
+
+    def begin(self):
+        """Start a new journal; add() records to it, then commit() puts it in place."""
+        self._new = open(self.path + ".new", "wb")
+        self._new_size = 0
+
+    def add(self, kind, body):
+        """Add a record to the new journal; returns its offset there."""
+        rec = self._record(kind, body)
+        off = self._new_size
+        self._new.write(rec)
+        self._new_size += len(rec)
+        self.written += len(rec)
+        return off
+
+    def commit(self):
+        self._new.close()
+        self._new = None
+        os.rename(self.path + ".new", self.path)
+        self.size = self._new_size
+
+    def abort(self):
+        if self._new is not None:
+            self._new.close()
+            self._new = None
+            try:
+                os.remove(self.path + ".new")
+            except OSError:
+                pass
+
+
+class Reader:
+    """Records from an offset on: next() -> (offset, kind, body) or None at the end. Use with
+    `with`, so the file is closed even when the caller stops early."""
+
+    def __init__(self, journal, off, single=False):
+        self.j = journal
+        self.off = off
+        self.single = single  # read one record or nothing: damage is reported by full scans
+        self.quiet = False  # damage already reported by an earlier scan
+        self.f = None
+        self._buf = None
+        try:
+            self.f = open(journal.path, "rb")
+            self.f.seek(off)
+        except OSError:
+            self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def next(self):
+        f = self.f
+        if f is None:
+            return None
+        bad = -1  # where a damaged stretch began
+        off = self.off
+        while True:
+            hdr = f.read(_HDR)
+            if len(hdr) < _HDR:
+                if hdr and bad < 0:
+                    bad = off
+                break
+            kind, n, crc = struct.unpack("<BHI", hdr)
+            if kind & 0xF0 == 0xA0 and n <= MAX_BODY:
+                body = self._body(f, n, crc32(hdr[:3]), crc)
+                if body is not None:
+                    if bad >= 0:
+                        self._dropped(bad, off)
+                    self.off = off + _HDR + n
+                    return off, kind, body
+            if self.single:
+                break
+            if bad < 0:
+                bad = off
+            off += 1  # resynchronise: look for the next intact record one byte further on
+            f.seek(off)
+        if bad >= 0 and not self.single:
+            self._dropped(bad, max(self.j.size, bad + 1))
+        self.off = off
+        self.close()
+        return None
+
+    def _body(self, f, n, crc, want):
+        # The body if it is whole and its CRC holds, else None. A long one is checked in chunks
+        # before it is read: a damaged length must not make us allocate kilobytes for garbage.
+        if n <= _SMALL:
+            body = f.read(n)
+            if len(body) == n and crc32(body, crc) & 0xFFFFFFFF == want:
+                return body
+            return None
+        start = f.tell()
+        if self._buf is None:
+            self._buf = bytearray(_SMALL)
+        mv = memoryview(self._buf)
+        left = n
+        while left:
+            k = f.readinto(mv[: min(left, _SMALL)])
+            if not k:
+                return None
+            crc = crc32(mv[:k], crc)
+            left -= k
+        if crc & 0xFFFFFFFF != want:
+            return None
+        f.seek(start)
+        return f.read(n)
+
+    def _dropped(self, start, end):
+        if self.quiet:
+            return
+        self.j.damaged += end - start
+        self.j.log("journal: %d damaged or torn bytes at offset %d dropped" % (end - start, start))

@@ -1,0 +1,248 @@
+# The Local Authorization List Management profile (1.6 spec §3.5.2, §3.5.3, §5.10, §5.15, §9.2):
+# a list of idTags with their status, kept by the central system through SendLocalList (Full or
+# Differential) and GetLocalListVersion, consulted before the Authorization Cache (auth.py).
+#
+# The list lives on flash, not in RAM: one file of fixed-size records sorted by idTag, found by
+# binary search, so a list of LocalAuthListMaxLength entries costs no heap. An update writes a
+# new file (a Differential one merged with the old) and renames it over the old one, so a power
+# cut leaves the old list or the new, with its version. A header CRC covers the records; a damaged
+# file is set aside and the list reads as empty (version 0), which tells the central system to
+# send it again.
+#
+#   header  "OLL1", listVersion (int32), count (uint32), CRC32 of the records
+#   record  idTag upper-cased (24 bytes, NUL-padded: idTags are case-insensitive, CiString20),
+#           status (1: index in _STATUSES), expiryDate (uint32 UTC seconds, 0 = none),
+#           parentIdTag (23 bytes, NUL-padded)
+import os
+import struct
+from binascii import crc32
+
+from .. import clock, config, rpc, store
+from ..compat import const
+
+PROFILE = "LocalAuthListManagement"
+
+_FILE = "locallist.bin"
+_MAGIC = b"OLL1"
+_HEAD = "<4siII"
+_HEAD_SIZE = const(16)
+_REC = "<24sBI23s"
+_REC_SIZE = const(52)
+_KEY = const(24)
+_MAX_LENGTH = const(1000)  # LocalAuthListMaxLength: 52 KB of flash when full
+_SEND_MAX = const(50)  # SendLocalListMaxLength: ~5 KB of JSON, well inside one message
+_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+
+ROWS = (
+    ("LocalAuthListEnabled", config.BOOL, 0, True, None),
+    ("LocalAuthListMaxLength", config.INT, config.RO, _MAX_LENGTH, None),
+    ("SendLocalListMaxLength", config.INT, config.RO, _SEND_MAX, None),
+)
+
+_ID_TAG_INFO = (
+    ("expiryDate", rpc.TIME, None),
+    ("parentIdTag", rpc.STR, 20),
+    ("status", rpc.ENUM | rpc.REQ, _STATUSES),
+)
+_AUTH_DATA = (("idTag", rpc.STR | rpc.REQ, 20), ("idTagInfo", rpc.OBJ, _ID_TAG_INFO))
+_SEND_LOCAL_LIST = (
+    ("listVersion", rpc.INT | rpc.REQ, None),
+    ("localAuthorizationList", rpc.ARR, _AUTH_DATA),
+    ("updateType", rpc.ENUM | rpc.REQ, ("Differential", "Full")),
+)
+
+
+class LocalList:
+    """cp.local_list: enabled() and get(tag) -> (status, parentIdTag) or None, for auth.py."""
+
+    def __init__(self, cp):
+        self.cp = cp
+        self.path = None
+        self.version = None  # read from flash on first use
+        self.count = 0
+
+    def enabled(self):
+        return self.cp.config.get("LocalAuthListEnabled")
+
+    def list_version(self):
+        # §5.10: 0 is the empty list (also after a Full update without entries, TC_042_2).
+        self._load()
+        return self.version if self.count else 0
+
+    def _load(self):
+        if self.version is not None:
+            return
+        self.path = store.path(_FILE)
+        self.version = self.count = 0
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return  # no list yet
+        with f:
+            head = f.read(_HEAD_SIZE)
+            ok = len(head) == _HEAD_SIZE
+            if ok:
+                magic, version, count, want = struct.unpack(_HEAD, head)
+                ok = magic == _MAGIC and count <= 0xFFFF
+            if ok:
+                buf = bytearray(_REC_SIZE)
+                crc = 0
+                for _ in range(count):
+                    if f.readinto(buf) != _REC_SIZE:
+                        ok = False
+                        break
+                    crc = crc32(buf, crc)
+                ok = ok and crc & 0xFFFFFFFF == want and not f.read(1)
+        if not ok:
+            self.cp.log("localauth: %s is damaged; the list is empty (version 0) until the "
+                        "central system sends it again" % _FILE)
+            try:
+                os.rename(self.path, self.path + ".bad")
+            except OSError:
+                pass
+            return
+        self.version, self.count = version, count
+
+    def get(self, tag):
+        self._load()
+        key = _key(tag) if self.count else None
+        if key is None:
+            return None
+        with open(self.path, "rb") as f:
+            lo, hi = 0, self.count
+            while lo < hi:
+                mid = (lo + hi) // 2
+                f.seek(_HEAD_SIZE + mid * _REC_SIZE)
+                rec = f.read(_REC_SIZE)
+                k = rec[:_KEY]
+                if k < key:
+                    lo = mid + 1
+                elif k > key:
+                    hi = mid
+                else:
+                    return _decode(rec)
+        return None
+
+    def update(self, version, changes, full):
+        """Write the list: `changes` sorted (key, record or None = delete). Returns False (and
+        leaves the list as it was) when the result would exceed LocalAuthListMaxLength."""
+        self._load()
+        limit = self.cp.config.get("LocalAuthListMaxLength")
+        tmp = self.path + ".tmp"
+        old = None
+        if not full and self.count:
+            old = open(self.path, "rb")
+            old.seek(_HEAD_SIZE)
+        n = crc = i = 0
+        try:
+            with open(tmp, "wb") as out:
+                out.write(bytes(_HEAD_SIZE))  # the header goes in last, once count is known
+                rec = old.read(_REC_SIZE) if old else None
+                while rec or i < len(changes):
+                    if i < len(changes) and (not rec or changes[i][0] <= rec[:_KEY]):
+                        key, w = changes[i]
+                        i += 1
+                        if rec and rec[:_KEY] == key:  # replaced or deleted
+                            rec = old.read(_REC_SIZE)
+                        if w is None:
+                            continue
+                    else:
+                        w = rec
+                        rec = old.read(_REC_SIZE)
+                    n += 1
+                    if n > limit:
+                        break
+                    out.write(w)
+                    crc = crc32(w, crc)
+                out.seek(0)
+                out.write(struct.pack(_HEAD, _MAGIC, version, n, crc & 0xFFFFFFFF))
+        finally:
+            if old:
+                old.close()
+        if n > limit:
+            store.remove(_FILE + ".tmp")
+            return False
+        os.rename(tmp, self.path)
+        self.version, self.count = version, n
+        return True
+
+
+def _key(tag):
+    k = tag.upper().encode()
+    return k + bytes(_KEY - len(k)) if len(k) <= _KEY else None
+
+
+def _decode(rec):
+    _, s, exp, parent = struct.unpack(_REC, rec)
+    status = _STATUSES[s] if s < len(_STATUSES) else "Invalid"
+    if status == "Accepted" and exp and clock.synced and clock.now() >= exp:
+        status = "Expired"  # §3.5.4: valid but apparently expired by the passage of time
+    parent = parent.rstrip(b"\0")
+    return status, parent.decode() if parent else None
+
+
+def _first(change):
+    return change[0]
+
+
+def _changes(entries, full):
+    """AuthorizationData list -> sorted [(key, record or None)], or None when it is unusable:
+    a duplicate idTag (§6.41), a Full entry without idTagInfo (§7.1), a bad expiryDate, a tag
+    too long to store."""
+    out = []
+    for d in entries:
+        key = _key(d["idTag"])
+        info = d.get("idTagInfo")
+        if key is None or (info is None and full):
+            return None
+        rec = None
+        if info is not None:
+            exp = info.get("expiryDate")
+            t = clock.parse(exp) if exp else 0
+            parent = (info.get("parentIdTag") or "").encode()
+            if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
+                return None
+            rec = struct.pack(_REC, key, _STATUSES.index(info["status"]), t, parent)
+        out.append((key, rec))
+    out.sort(key=_first)
+    for i in range(1, len(out)):
+        if out[i][0] == out[i - 1][0]:
+            return None
+    return out
+
+
+def setup(cp):
+    ll = cp.local_list = LocalList(cp)
+    cp.config.add(ROWS)
+
+    def send_local_list(p):
+        # §5.15, §7.47. A disabled list is treated as not supported, as GetLocalListVersion
+        # reports it (-1, TC_042_1).
+        if not ll.enabled():
+            return {"status": "NotSupported"}
+        entries = p.get("localAuthorizationList") or ()
+        version = p["listVersion"]
+        full = p["updateType"] == "Full"
+        if len(entries) > cp.config.get("SendLocalListMaxLength") or version <= 0:
+            return {"status": "Failed"}  # errata 3.52: versions 0 and -1 are reserved
+        if not full and version <= ll.list_version():
+            return {"status": "VersionMismatch"}
+        changes = _changes(entries, full)
+        if changes is None:
+            return {"status": "Failed"}
+        try:
+            ok = ll.update(version, changes, full)
+        except OSError as e:
+            cp.log("localauth: list not written: %r" % e)
+            ok = False
+        cp.log("localauth: %s update to version %d: %s" % (p["updateType"], version,
+                                                            "accepted" if ok else "failed"))
+        return {"status": "Accepted" if ok else "Failed"}
+
+    def get_local_list_version(p):
+        return {"listVersion": ll.list_version() if ll.enabled() else -1}
+
+    return {
+        "SendLocalList": (_SEND_LOCAL_LIST, send_local_list),
+        "GetLocalListVersion": ((), get_local_list_version),
+    }

@@ -1,0 +1,137 @@
+# Run by test_journal.py on the MicroPython unix port: the codec, the journal under a torn tail
+# and a bit flip, a queue replayed after a "power cut", the local list and the energy register,
+# on the runtime the boards run. argv[1]: an empty folder to use as flash. Prints OK at the end.
+import sys
+
+from ocpp import config, jcodec, journal, register, store, txlog, txqueue
+from ocpp.connector import Transaction
+from ocpp.profiles import localauth
+
+store.dir = sys.argv[1]
+LOG = []
+TS = "2026-03-01T10:00:00Z"
+
+
+def log(msg):
+    LOG.append(msg)
+
+
+# ---- codec
+for p in (
+    {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS},
+    {"meterStop": 5, "timestamp": TS, "reason": "PowerLoss", "idTag": "\u00e9t\u00e9"},
+    {"connectorId": 2, "meterValue": [{"timestamp": TS, "sampledValue": [
+        {"value": "1", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register",
+         "unit": "Wh"}]}]},
+    {"timestamp": "2026-03-01T10:00:00.5Z", "x": [1, None, True]},
+):
+    assert jcodec.unpack(jcodec.pack(p)) == p, p
+
+# ---- journal: every record survives a torn tail and a flipped bit elsewhere
+j = journal.Journal("j.bin", log)
+offs = [j.append(0xA1 + i % 5, bytes([i]) * (i * 7 % 90)) for i in range(20)]
+with open(j.path, "rb") as f:
+    data = f.read()
+
+
+def count():
+    n = 0
+    with journal.Journal("j.bin", log).reader() as r:
+        while r.next() is not None:
+            n += 1
+    return n
+
+
+for cut in (len(data) - 1, offs[10] + 3, offs[3]):
+    with open(j.path, "wb") as f:
+        f.write(data[:cut])
+    assert count() == len([o for o in offs if o < cut]) - (0 if cut in offs else 1), cut
+bad = bytearray(data)
+bad[offs[5] + 8] ^= 1
+with open(j.path, "wb") as f:
+    f.write(bad)
+assert count() == 19
+
+# ---- the queue: an offline transaction, a power cut, a reboot that ends it
+
+
+class Cp:
+    def __init__(self):
+        self.info = {}
+        self.log = log
+        self.config = config.Config(log)
+        self.connectors = [None, _C(), _C()]
+        self.results = []
+
+    def wake(self):
+        pass
+
+    def meter(self, cid, m):
+        return 0  # a meter that forgot its count
+
+    def on_tx_result(self, item):
+        self.results.append(item)
+
+
+class _C:
+    finishing = False
+
+
+cp = Cp()
+q = txqueue.TxQueue(cp)
+q.recover()
+tx = Transaction(2, "MPTAG", 100, TS)
+q.put("StartTransaction", {"connectorId": 2, "idTag": "MPTAG", "meterStart": 100,
+                           "timestamp": TS}, tx)
+tx.meter_last = 140
+q.put("MeterValues", {"connectorId": 2, "meterValue": [{"timestamp": "2026-03-01T10:01:00Z",
+      "sampledValue": [{"value": "140", "unit": "Wh"}]}]}, tx)
+assert len(q) == 2
+cp = Cp()  # the power went; a new boot
+q = txqueue.TxQueue(cp)
+q.recover()
+assert len(q) == 3 and cp.connectors[2].finishing
+with q.j.reader(q.head) as r:
+    kinds = []
+    while True:
+        rec = r.next()
+        if rec is None:
+            break
+        kinds.append(rec[1])
+        last = rec
+assert kinds == [txlog.START, txlog.METER_VALUES, txlog.STOP], kinds
+stop = jcodec.unpack(memoryview(last[2])[2:])
+assert stop == {"meterStop": 140, "timestamp": "2026-03-01T10:01:00Z", "reason": "PowerLoss"}
+
+# ---- the local list
+
+
+class LCp:
+    def __init__(self):
+        self.log = log
+        self.config = config.Config(log)
+
+
+lcp = LCp()
+handlers = localauth.setup(lcp)
+send = handlers["SendLocalList"][1]
+entries = [{"idTag": "T%02d" % i, "idTagInfo": {"status": "Accepted"}} for i in range(30)]
+assert send({"listVersion": 3, "updateType": "Full", "localAuthorizationList": entries}) == {
+    "status": "Accepted"}
+assert send({"listVersion": 4, "updateType": "Differential", "localAuthorizationList": [
+    {"idTag": "t05"}, {"idTag": "NEW", "idTagInfo": {"status": "Blocked"}}]}) == {
+    "status": "Accepted"}
+assert send({"listVersion": 4, "updateType": "Differential"}) == {"status": "VersionMismatch"}
+ll = localauth.LocalList(lcp)  # read back from flash
+assert ll.list_version() == 4 and ll.count == 30
+assert ll.get("T05") is None and ll.get("t06") == ("Accepted", None)
+assert ll.get("NEW") == ("Blocked", None)
+
+# ---- the energy register
+reg = register.Register(2, log)
+for wh in range(0, 350, 10):
+    reg.update(1, wh)
+assert reg.saves == 3
+reg.flush()
+assert register.Register(2).update(1, 0) == 340
+print("OK")

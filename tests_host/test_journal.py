@@ -1,0 +1,504 @@
+"""The transaction journal on CPython: the payload codec, the record file under truncation, bit
+flips and garbage, atomic rewrites, and the queue on top of it against the fake central system:
+offline sessions across a reboot, a transaction running at a power cut, a lost ACK, errata 3.18,
+the capacity budget (the offline capacity figure) and the flash bytes written per transaction."""
+import asyncio
+import os
+import random
+
+import pytest
+
+from ocpp import api, clock, jcodec, journal, store, txqueue
+
+INFO = {"vendor": "Acme", "model": "Wallbox", "connectors": 2}
+CS = {"url": "ws://cs", "cp_id": "CP1"}
+TS = "2026-03-01T10:00:00Z"
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def mv(cid, wh, ts=TS, extra=()):
+    sv = [{"value": str(wh), "context": "Sample.Periodic",
+           "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+    sv.extend(extra)
+    return {"connectorId": cid, "meterValue": [{"timestamp": ts, "sampledValue": sv}]}
+
+
+# ---- the codec ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("payload", [
+    {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS},
+    {"meterStop": 22345, "timestamp": TS, "reason": "Local", "idTag": "04A2B3C4D5E6F7"},
+    {"meterStop": 5, "timestamp": TS, "reason": "PowerLoss"},
+    {"meterStop": 5, "timestamp": TS, "reason": "EVDisconnected",
+     "transactionData": [mv(1, 3)["meterValue"][0], mv(1, 5)["meterValue"][0]]},
+    mv(2, 99999, extra=[{"value": "16.0", "measurand": "Current.Import", "phase": "L1",
+                         "unit": "A", "context": "Sample.Periodic"}]),
+    # Not our canonical timestamp form: kept as text.
+    {"timestamp": "2026-03-01T10:00:00.123+01:00", "idTag": "é\x01\"\\", "x": [None, True, 1.5]},
+    {"timestamp": "2026-03-01T10:00:00Z"},
+    {},
+])
+def test_codec_round_trips(payload):
+    b = jcodec.pack(payload)
+    assert jcodec.unpack(b) == payload
+    assert jcodec.unpack(memoryview(b)) == payload
+
+
+def test_codec_is_compact():
+    assert len(jcodec.pack(mv(1, 12345))) <= 32  # ~185 bytes of JSON
+    start = {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS}
+    assert len(jcodec.pack(start)) <= 36
+
+
+@pytest.mark.parametrize("bad", [b"\x1f\x00", b"\x00", b"{\x1e", b"[1]", b"{"])
+def test_codec_rejects_garbage(bad):
+    with pytest.raises(ValueError):
+        jcodec.unpack(bad)
+
+
+# ---- the record file ----------------------------------------------------------------------------
+
+@pytest.fixture
+def flash(monkeypatch, tmp_path):
+    monkeypatch.setattr(store, "dir", str(tmp_path))
+    return tmp_path
+
+
+def records(j):
+    out = []
+    with j.reader() as r:
+        while True:
+            rec = r.next()
+            if rec is None:
+                return out
+            out.append(rec)
+
+
+def filled(flash, n=12):
+    logs = []
+    j = journal.Journal("j.bin", logs.append)
+    rng = random.Random(1)
+    for i in range(n):
+        j.append(0xA1 + i % 5, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))))
+    return j, records(j), logs
+
+
+def test_records_round_trip(flash):
+    j, recs, logs = filled(flash)
+    assert len(recs) == 12 and not logs
+    assert all(j.read(off) == (k, b) for off, k, b in recs)
+    assert j.read(recs[3][0] + 1) is None
+    assert os.path.getsize(j.path) == j.size == j.written
+
+
+def test_a_torn_tail_is_dropped_at_every_cut(flash):
+    j, recs, _ = filled(flash)
+    data = open(j.path, "rb").read()
+    ends = {off + 7 + len(b) for off, _, b in recs}
+    for cut in range(len(data)):
+        with open(j.path, "wb") as f:
+            f.write(data[:cut])
+        logs = []
+        j2 = journal.Journal("j.bin", logs.append)
+        got = records(j2)
+        assert got == [r for r in recs if r[0] + 7 + len(r[2]) <= cut]
+        # Torn bytes are reported, whole records never.
+        assert bool(logs) == (cut not in ends and cut != 0), (cut, logs)
+
+
+def test_bit_flips_lose_only_the_damaged_record(flash):
+    j, recs, _ = filled(flash, 30)
+    data = open(j.path, "rb").read()
+    rng = random.Random(7)
+    for _ in range(200):
+        bad = bytearray(data)
+        spots = [rng.randrange(len(bad)) for _ in range(rng.randrange(1, 4))]
+        for p in spots:
+            bad[p] ^= 1 << rng.randrange(8)
+        with open(j.path, "wb") as f:
+            f.write(bad)
+        logs = []
+        got = records(journal.Journal("j.bin", logs.append))
+        intact = [r for r in recs if not any(r[0] <= p < r[0] + 7 + len(r[2]) for p in spots)]
+        assert [r for r in got if r in recs] == intact  # every intact record, in order
+        assert len(got) == len(intact)  # nothing made up from the damage
+        assert logs and "damaged" in logs[0]
+
+
+@pytest.mark.parametrize("content", [b"", b"\0" * 100, bytes(range(256)) * 40, b"\xa1\xff"])
+def test_empty_or_garbage_journal(flash, content):
+    path = flash / "j.bin"
+    path.write_bytes(content)
+    logs = []
+    assert records(journal.Journal("j.bin", logs.append)) == []
+    assert bool(logs) == bool(content)
+
+
+def test_a_rewrite_cut_short_leaves_the_old_journal(flash):
+    j, recs, _ = filled(flash)
+    j.begin()
+    j.add(0xA1, b"new")  # ...and the power fails before commit(): a stray .new file
+    j._new.close()
+    j2 = journal.Journal("j.bin", print)
+    assert not os.path.exists(j2.path + ".new")
+    assert records(j2) == recs
+    j2.begin()
+    assert j2.add(0xA2, b"x") == 0
+    j2.commit()
+    assert records(journal.Journal("j.bin", print)) == [(0, 0xA2, b"x")]
+
+
+# ---- the queue ---------------------------------------------------------------------------------
+
+class Meter:
+    def __init__(self, wh=1000):
+        self.wh = wh
+
+    def __call__(self, reason, cid, value):
+        if reason == api.GET_METER_VALUE:
+            return self.wh if value == "Energy.Active.Import.Register" else None
+        return True
+
+
+def boot(meter=None, info=INFO, logs=None):
+    """A charge point on the same flash: a reboot."""
+    return api.init(info, CS, meter or Meter(), (logs.append if logs is not None else None))
+
+
+def tx_calls(csms):
+    return [(a, p) for a, p in csms.calls
+            if a in ("StartTransaction", "MeterValues", "StopTransaction")]
+
+
+def test_offline_session_then_reboot_delivers_everything_once(csms):
+    csms.down = True
+    meter = Meter()
+
+    async def offline():
+        cp = boot(meter)
+        cp.config.change("AllowOfflineTxForUnknownId", "true")
+        cp.config.change("MeterValueSampleInterval", "1")
+        cp.start()
+        sess = cp.session_open(1)
+        assert await sess.authorize("OFF1", 100) == api.ACCEPTED
+        cp.connector_event(1, api.EV_PLUGGED)
+        assert await sess.start_transaction(meter.wh, 1, 50) == api.TIMEOUT
+        for _ in range(3):
+            meter.wh += 7
+            await asyncio.sleep(1.05)
+        assert await sess.stop_transaction(meter.wh, 50) == api.TIMEOUT
+        assert len(cp.txq) >= 4
+        cp._task.cancel()  # the power goes: nothing is flushed, nothing is said
+
+    async def online():
+        csms.down = False
+        cp = boot(meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted" and len(cp.txq) == 0, 10)
+        await cp.stop()
+
+    run(offline())
+    run(online())
+    msgs = tx_calls(csms)
+    assert msgs[0][0] == "StartTransaction" and msgs[-1][0] == "StopTransaction"
+    assert [a for a, _ in msgs].count("StartTransaction") == 1
+    assert [a for a, _ in msgs].count("StopTransaction") == 1
+    assert {p["transactionId"] for a, p in msgs[1:]} == {1}
+    energy = [int(p["meterValue"][0]["sampledValue"][0]["value"]) for a, p in msgs
+              if a == "MeterValues"]
+    assert len(energy) >= 2 and energy == sorted(energy)
+    assert msgs[-1][1]["meterStop"] == meter.wh and msgs[-1][1]["reason"] == "Local"
+
+
+def test_power_loss_ends_the_running_transaction_once(csms):
+    meter = Meter(500)
+
+    async def charging():
+        cp = boot(meter)
+        cp.config.change("MeterValueSampleInterval", "1")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(2)
+        sess.accept("T1")
+        cp.connector_event(2, api.EV_PLUGGED)
+        assert await sess.start_transaction(meter.wh, 2, 2000) == api.ACCEPTED
+        meter.wh = 612
+        await csms.wait_for(lambda: csms.of("MeterValues"), 5)
+        await csms.wait_for(lambda: len(cp.txq) == 0)
+        meter.wh = 700  # drawn after the last sample: lost with the power, unless the meter
+        cp._task.cancel()  # keeps its own register (see below)
+
+    run(charging())
+    last_mv = csms.of("MeterValues")[-1]["meterValue"][0]
+    meter.wh = 0  # a meter that forgot its count: the journal's last reading stands
+
+    async def reboot():
+        logs = []
+        cp = boot(meter, logs=logs)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted" and len(cp.txq) == 0)
+        assert any("was running at power loss" in m for m in logs)
+        assert cp.connectors[2].finishing  # a cable still in reads Finishing
+        await cp.stop()
+
+    run(reboot())
+    assert len(csms.of("StartTransaction")) == 1
+    (stop,) = csms.of("StopTransaction")
+    assert stop["reason"] == "PowerLoss" and stop["transactionId"] == 1
+    assert stop["meterStop"] == int(last_mv["sampledValue"][0]["value"]) == 612
+    assert stop["timestamp"] >= last_mv["timestamp"] and "idTag" not in stop
+
+
+def test_power_loss_uses_a_meter_that_kept_its_register(csms):
+    meter = Meter(500)
+
+    async def charging():
+        cp = boot(meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(1)
+        sess.accept("T1")
+        assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
+        cp._task.cancel()
+
+    run(charging())
+    meter.wh = 640  # e.g. lib/ocpp/register.py: saved before the power went
+
+    async def reboot():
+        cp = boot(meter)
+        cp.start()
+        await csms.wait_for(lambda: csms.of("StopTransaction"))
+        await cp.stop()
+
+    run(reboot())
+    assert csms.of("StopTransaction")[0]["meterStop"] == 640
+
+
+def test_a_lost_ack_resends_and_the_new_id_is_used(csms, tmp_path):
+    csms.silent.add("MeterValues")  # keep the MeterValues queued behind the Start
+
+    async def first():
+        cp = boot()
+        cp.config.change("MeterValueSampleInterval", "1")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(1)
+        sess.accept("T1")
+        await sess.start_transaction(10, 1, 2000)
+        await csms.wait_for(lambda: csms.of("MeterValues"), 5)
+        cp._task.cancel()
+
+    run(first())
+    # The power went between the central system's answer and its ACK record: cut the journal
+    # back to before the ACK.
+    path = tmp_path / "txjournal.bin"
+    data = path.read_bytes()
+    j = journal.Journal("txjournal.bin", print)
+    acks = [off for off, kind, _ in records(j) if kind == txqueue.ACK]
+    path.write_bytes(data[:acks[0]])
+    csms.silent.clear()
+
+    async def reboot():
+        cp = boot()
+        cp.start()
+        await csms.wait_for(lambda: csms.of("StopTransaction"), 10)
+        await csms.wait_for(lambda: len(cp.txq) == 0)
+        await cp.stop()
+
+    run(reboot())
+    starts = csms.of("StartTransaction")
+    assert len(starts) == 2 and starts[0] == starts[1]  # the same message, sent again
+    # The fake central system is not idempotent: the second answer (id 2) is the one used.
+    assert {p["transactionId"] for p in csms.of("StopTransaction")} == {2}
+
+
+def test_a_discarded_start_leaves_transaction_id_minus_one(csms):
+    csms.errors["StartTransaction"] = "InternalError"
+
+    async def main():
+        cp = boot()
+        cp.config.change("TransactionMessageAttempts", "1")
+        cp.config.change("TransactionMessageRetryInterval", "1")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(1)
+        sess.accept("T1")
+        await sess.start_transaction(10, 1, 300)
+        await sess.stop_transaction(20, 300)
+        await csms.wait_for(lambda: len(cp.txq) == 0, 5)
+        await cp.stop()
+
+    run(main())
+    assert [p["transactionId"] for p in csms.of("StopTransaction")] == [-1]  # errata 3.18
+
+
+def test_damaged_records_on_boot_are_dropped_and_the_rest_delivered(csms, tmp_path):
+    csms.down = True
+
+    async def offline():
+        cp = boot()
+        cp.start()
+        for i in range(4):
+            tx = api.Transaction(1, "T%d" % i, i * 10, TS)
+            cp.txq.put("StartTransaction", {"connectorId": 1, "idTag": tx.id_tag,
+                                            "meterStart": tx.meter_start, "timestamp": TS}, tx)
+            cp.txq.put("StopTransaction", {"meterStop": i * 10 + 5, "timestamp": TS,
+                                           "reason": "Local"}, tx)
+        cp._task.cancel()
+
+    run(offline())
+    path = tmp_path / "txjournal.bin"
+    data = bytearray(path.read_bytes())
+    recs = records(journal.Journal("txjournal.bin", print))
+    victim = recs[2]  # T1's StartTransaction
+    data[victim[0] + 9] ^= 0x40
+    path.write_bytes(data + b"\xa1\x30\x00")  # and a torn record at the end
+    csms.down = False
+    logs = []
+
+    async def online():
+        cp = boot(logs=logs)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted" and len(cp.txq) == 0)
+        await cp.stop()
+
+    run(online())
+    assert sum("damaged" in m for m in logs) == 2
+    assert [p["idTag"] for p in csms.of("StartTransaction")] == ["T0", "T2", "T3"]
+    # T1's Stop still reaches the central system, with transactionId -1 (errata 3.18).
+    assert [p["transactionId"] for p in csms.of("StopTransaction")] == [1, -1, 2, 3]
+    assert not os.path.exists(str(path) + ".bad")
+
+
+def offline_day(cp, n_tx, n_mv, cid=1):
+    """n_tx whole transactions of n_mv periodic energy samples each, queued with no link."""
+    wh = 123456
+    for i in range(n_tx):
+        t0 = clock.parse(TS) + i * 7200
+        tx = api.Transaction(cid, "04A2B3C4D5E6%02d" % (i % 100), wh, clock.fmt(t0))
+        cp.txq.put("StartTransaction", {"connectorId": cid, "idTag": tx.id_tag,
+                                        "meterStart": wh, "timestamp": tx.start_time}, tx)
+        for k in range(n_mv):
+            wh += 250
+            tx.meter_last = wh
+            cp.txq.put("MeterValues", mv(cid, wh, clock.fmt(t0 + 60 * (k + 1))), tx)
+        cp.txq.put("StopTransaction", {"meterStop": wh, "timestamp": clock.fmt(t0 + 3600),
+                                       "reason": "Local", "idTag": tx.id_tag}, tx)
+
+
+def capacity(flash_dir):
+    """How many periodic samples per transaction 100 offline transactions can carry in 64 KB."""
+    best = 0
+    for n_mv in range(8, 40):
+        path = os.path.join(flash_dir, "txjournal.bin")
+        if os.path.exists(path):
+            os.remove(path)
+        cp = boot()
+        offline_day(cp, 100, n_mv)
+        if cp.txq.j.size > txqueue.CAPACITY or cp.txq.mvs < 100 * n_mv:
+            return best
+        best = n_mv
+    return best
+
+
+def test_capacity_100_offline_transactions_in_64_kb(flash, capsys):
+    n = capacity(str(flash))
+    with capsys.disabled():
+        print("\n  offline capacity: 100 transactions with %d periodic energy samples each "
+              "(Start, %d MeterValues, Stop) in %d bytes" % (n, n, txqueue.CAPACITY))
+    assert n >= 14
+
+
+def test_a_full_journal_drops_the_oldest_meter_values_only(flash):
+    logs = []
+    cp = boot(logs=logs)
+    offline_day(cp, 150, 20)  # ~100 KB worth: it cannot all fit
+    q = cp.txq
+    assert q.j.size <= txqueue.CAPACITY
+    assert any("oldest MeterValues dropped" in m for m in logs)
+    # Every Start and Stop is still there; what was dropped are the oldest samples.
+    kinds = [k for _, k, _ in records(q.j) if k in (txqueue.START, txqueue.STOP)]
+    assert kinds.count(txqueue.START) == 150 and kinds.count(txqueue.STOP) == 150
+    values = [int(jcodec.unpack(memoryview(b)[2:])["meterValue"][0]["sampledValue"][0]["value"])
+              for _, k, b in records(q.j) if k == txqueue.METER_VALUES]
+    assert values == list(range(values[0], 123456 + 150 * 20 * 250 + 1, 250))
+    assert values[0] > 123456 + 250  # the oldest went
+    assert q.count == len([1 for _, k, _ in records(q.j) if k in (0xA1, 0xA2, 0xA3)])
+
+
+def test_online_journal_stays_small_and_wear_per_transaction(csms, capsys):
+    meter = Meter()
+
+    async def main():
+        cp = boot(meter)
+        cp.config.change("MeterValueSampleInterval", "1")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        biggest = 0
+        for i in range(20):
+            sess = cp.session_open(1)
+            sess.accept("T%d" % i)
+            await sess.start_transaction(meter.wh, 1, 2000)
+            for _ in range(12):
+                meter.wh += 3
+                tx = sess.tx
+                tx.meter_last = meter.wh
+                cp.txq.put("MeterValues", mv(1, meter.wh, clock.now_iso()), tx)
+            await sess.stop_transaction(meter.wh, 2000)
+            sess.close()
+            await csms.wait_for(lambda: len(cp.txq) == 0)
+            biggest = max(biggest, cp.txq.j.size)
+        await cp.stop()
+        return cp.txq.j.written / 20, biggest
+
+    per_tx, biggest = run(main())
+    with capsys.disabled():
+        print("\n  online: %.0f journal bytes written per transaction (Start, 12 MeterValues, "
+              "Stop, their ACKs and rewrites); the file never exceeded %d bytes"
+              % (per_tx, biggest))
+    assert biggest < 2 * journal_min_dead()
+    assert per_tx < 1200
+
+
+def journal_min_dead():
+    return txqueue.MIN_DEAD
+
+
+def test_offline_backlog_drains_with_bounded_rewrites(csms, capsys):
+    # 100 offline transactions reach the central system; the rewrites that drop the delivered
+    # records copy at most about the backlog once more (a rewrite waits until dead >= live).
+    csms.down = True
+    cp = boot()
+    offline_day(cp, 100, 14)
+    queued, before = len(cp.txq), cp.txq.j.written
+    csms.down = False
+
+    async def main():
+        cp.start()
+        await csms.wait_for(lambda: len(cp.txq) == 0, 60)
+        await cp.stop()
+
+    run(main())
+    after = cp.txq.j.written - before
+    assert len(csms.of("StartTransaction")) == 100 and len(csms.of("MeterValues")) == 1400
+    with capsys.disabled():
+        print("\n  offline backlog: %d bytes journaled for 100 transactions (%d messages), then "
+              "%d more (ACKs and rewrites) to deliver them: %.0f bytes per transaction in all"
+              % (before, queued, after, (before + after) / 100))
+    assert after < before
+
+
+def test_the_same_code_on_micropython(tmp_path):
+    import subprocess
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    mp = os.path.join(repo, ".venv", "bin", "micropython")
+    if not os.path.exists(mp):
+        pytest.skip("no MicroPython unix port")
+    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "lib") + ":.frozen")
+    r = subprocess.run([mp, os.path.join(repo, "tests_host", "mp_journal_check.py"),
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
