@@ -54,6 +54,7 @@ class ChargePoint:
             names.append(mod.PROFILE)
         self.config.fixed["SupportedFeatureProfiles"] = ",".join(names)
         self.rpc = Rpc(handlers, self.log)
+        self.call = self.rpc.call  # call(action, payload, timeout_ms) -> answer payload
         self.rpc.known = KNOWN
         if csms.get("call_timeout_ms"):
             self.rpc.timeout_ms = csms["call_timeout_ms"]
@@ -62,7 +63,6 @@ class ChargePoint:
         self.registration = None  # BootNotification status: None, Pending, Rejected, Accepted
         self.ws = None
         self._wake = Waker()
-        self._timeouts = 0
         self._task = None
         self.ca = None
 
@@ -113,7 +113,6 @@ class ChargePoint:
             self.ws = sock
             self.rpc.attach(sock)
             self.connected = True
-            self._timeouts = 0
             helpers = (asyncio.create_task(self._outbox()), asyncio.create_task(self._pinger()))
             try:
                 await self._reader(sock)
@@ -187,21 +186,6 @@ class ChargePoint:
                     return
 
     # ---- sending ----------------------------------------------------------------------------
-
-    async def call(self, action, payload, timeout_ms=None):
-        """One CALL through the single outstanding-call slot. Two timeouts in a row mean the
-        link is dead even if TCP has not noticed: close it so the engine reconnects."""
-        try:
-            r = await self.rpc.call(action, payload, timeout_ms)
-            self._timeouts = 0
-            return r
-        except Timeout as e:
-            if not e.sent:
-                raise
-            self._timeouts += 1
-            if self._timeouts >= 2 and self.ws is not None:
-                await self.ws.close(1001)
-            raise
 
     def wake(self):
         self._wake.wake()

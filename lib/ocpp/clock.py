@@ -29,28 +29,39 @@ def _civil_from_days(z):
     return yoe + era * 400 + (m <= 2), m, d
 
 
+def _num(s, i, n):
+    # Digits s[i:i+n] as an int, without slicing: every Heartbeat answer passes through here.
+    v = 0
+    for j in range(i, i + n):
+        d = ord(s[j]) - 48
+        if not 0 <= d <= 9:
+            raise ValueError
+        v = v * 10 + d
+    return v
+
+
 def parse(s):
     """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed."""
     try:
         if len(s) < 19 or s[4] != "-" or s[7] != "-" or s[10] not in "Tt " or s[13] != ":":
             return None
         secs = (
-            _days_from_civil(int(s[0:4]), int(s[5:7]), int(s[8:10])) * 86400
-            + int(s[11:13]) * 3600
-            + int(s[14:16]) * 60
-            + int(s[17:19])
+            _days_from_civil(_num(s, 0, 4), _num(s, 5, 2), _num(s, 8, 2)) * 86400
+            + _num(s, 11, 2) * 3600
+            + _num(s, 14, 2) * 60
+            + _num(s, 17, 2)
         )
         i = 19
         if i < len(s) and s[i] == ".":  # fraction of a second: skipped, we keep whole seconds
             i += 1
             while i < len(s) and "0" <= s[i] <= "9":
                 i += 1
-        tz = s[i:]
-        if tz in ("", "Z", "z"):
+        left = len(s) - i
+        if left == 0 or (left == 1 and s[i] in "Zz"):
             return secs
-        if len(tz) == 6 and tz[0] in "+-" and tz[3] == ":":
-            off = int(tz[1:3]) * 3600 + int(tz[4:6]) * 60
-            return secs - off if tz[0] == "+" else secs + off
+        if left == 6 and s[i] in "+-" and s[i + 3] == ":":
+            off = _num(s, i + 1, 2) * 3600 + _num(s, i + 4, 2) * 60
+            return secs - off if s[i] == "+" else secs + off
     except (ValueError, IndexError):
         pass
     return None

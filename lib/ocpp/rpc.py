@@ -133,6 +133,7 @@ class Rpc:
         self.sent_ms = 0  # ticks of the last CALL we sent: lets Heartbeat be skipped (§4.6)
         self.known = ()  # action names we recognise but do not support -> NotSupported
         self._seq = 0
+        self._timeouts = 0  # consecutive CALLs sent and never answered
         self._nonce = None
         self._lock = asyncio.Lock()
         self._done = Waker()
@@ -151,6 +152,7 @@ class Rpc:
 
     def attach(self, ws):
         self.ws = ws
+        self._timeouts = 0
 
     def detach(self):
         self.ws = None
@@ -175,6 +177,8 @@ class Rpc:
             ws = self.ws
             if ws is None:
                 raise Offline()
+            if compat.ticks_diff(compat.ticks_ms(), start) >= timeout_ms:
+                raise Timeout(False)  # our turn came too late: do not send at all
             uid = self._next_id()
             self._wait_id = uid
             self._reply = None
@@ -190,7 +194,13 @@ class Rpc:
                 left = timeout_ms - compat.ticks_diff(compat.ticks_ms(), start)
             r = self._reply
             if r is None and self.ws is ws:
+                # Two timeouts in a row mean the link is dead even if TCP has not noticed:
+                # close it, and the engine reconnects.
+                self._timeouts += 1
+                if self._timeouts >= 2:
+                    await ws.close(1001)
                 raise Timeout()
+            self._timeouts = 0
         finally:
             self._wait_id = None
             self._lock.release()

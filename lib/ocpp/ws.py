@@ -389,19 +389,8 @@ class WebSocket:
             h[1] = 0xFF
             h[2:10] = n.to_bytes(8, "big")
             i = 10
-        mask = os.urandom(4)
-        h[i : i + 4] = mask
+        h[i : i + 4] = os.urandom(4)
         i += 4
-        if _xmask is not None:
-            await self._send_native(mv, n, i)
-            return
-        # XOR whole chunks as big ints: no per-byte Python loop. Chunks start at multiples of 4,
-        # so one repeated-mask int serves them all (shifted right for a shorter last chunk).
-        # The header rides in the first chunk's int, so a small message is one write (one TLS
-        # record) and the reused header buffer is never referenced by a pending write.
-        width = (min(n, _CHUNK) + 3) & ~3
-        m = int.from_bytes(mask * (width >> 2), "big")
-        head = int.from_bytes(h[:i], "big")
         pos = 0
         sent = False
         async with self._lock:
@@ -411,10 +400,7 @@ class WebSocket:
             try:
                 while True:
                     k = min(_CHUNK, n - pos)
-                    x = int.from_bytes(mv[pos : pos + k], "big") ^ (m >> ((width - k) << 3))
-                    if i:
-                        x |= head << (k << 3)
-                    w.write(x.to_bytes(i + k, "big"))
+                    w.write(self._masked(mv, pos, k, i))
                     pos += k
                     i = 0
                     sent = pos >= n
@@ -431,46 +417,39 @@ class WebSocket:
                     raise WSClosed(None, "connection lost: %r" % e) from None
                 raise
 
-    async def _send_native(self, mv, n, i):
-        # Copy each chunk behind the header in one reused buffer and mask it in place: the only
-        # allocations are the memoryview slices. Chunks are multiples of 4 bytes, so the key
-        # starts at its first byte in every chunk.
-        tx = self._tx
-        if tx is None:
-            tx = self._tx = memoryview(bytearray(_CHUNK + 14))
+    def _masked(self, mv, pos, k, i):
+        """The bytes to write for payload mv[pos:pos+k], masked, behind the first i bytes of the
+        header (i is 0 after the first chunk). Chunks start at multiples of 4, so the key starts
+        at its first byte in each; the key sits at the end of the header in self._txh."""
         h = self._txh
-        tx[:i] = h[:i]
-        koff = i - 4  # where the key sits in the header
-        pos = 0
-        sent = False
-        async with self._lock:
-            w = self._w
-            if w is None:
-                raise WSClosed(None, "closed")
-            try:
-                while True:
-                    k = min(_CHUNK, n - pos)
-                    tx[i : i + k] = mv[pos : pos + k]
-                    _xmask(tx, i, k, h, koff)
-                    w.write(tx[: i + k])
-                    pos += k
-                    i = 0
-                    sent = pos >= n
-                    await w.drain()
-                    if sent:
-                        return
-            except BaseException as e:
-                if not sent or not isinstance(e, asyncio.CancelledError):
-                    self._close_sent = True
-                if isinstance(e, OSError):
-                    await self._shut()
-                    raise WSClosed(None, "connection lost: %r" % e) from None
-                raise
+        n7 = h[1] & 0x7F  # the length encoding says where the key is
+        koff = 2 if n7 < 126 else 4 if n7 == 126 else 10
+        if _xmask is not None:
+            # Copy behind the header in one reused buffer and mask in place: the only
+            # allocations are memoryview slices.
+            tx = self._tx
+            if tx is None:
+                tx = self._tx = memoryview(bytearray(_CHUNK + 14))
+            if i:
+                tx[:i] = h[:i]
+            tx[i : i + k] = mv[pos : pos + k]
+            _xmask(tx, i, k, h, koff)
+            return tx[: i + k]
+        # XOR as big ints: no per-byte Python loop. The header rides in the same int, so a small
+        # message is one write (one TLS record).
+        width = (k + 3) & ~3
+        m = int.from_bytes(bytes(h[koff : koff + 4]) * (width >> 2), "big") >> ((width - k) << 3)
+        x = int.from_bytes(mv[pos : pos + k], "big") ^ m
+        if i:
+            x |= int.from_bytes(h[:i], "big") << (k << 3)
+        return x.to_bytes(i + k, "big")
 
-    async def send(self, data, text=True):
+    def send(self, data, text=True):
+        # A plain function returning the frame's coroutine: awaiting it is the same to the
+        # caller, and saves a coroutine object per message.
         if isinstance(data, str):
             data = data.encode()
-        await self._frame(_OP_TEXT if text else _OP_BINARY, data)
+        return self._frame(_OP_TEXT if text else _OP_BINARY, data)
 
     async def ping(self, data=b""):
         if isinstance(data, str):
