@@ -74,6 +74,7 @@ class Charger:
         # Hand the engine a working network: wait for the first join (not forever: offline
         # charging with local authorisation works without one).
         if wifi is not None:
+            self.cp.on_link_down = wifi.link_failed
             asyncio.create_task(wifi.run(lambda: self.cp.connected))
             await wifi.wait_up(30000)
         self.engine = self.cp.start()

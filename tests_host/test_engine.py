@@ -204,9 +204,12 @@ def test_dead_link_detected_by_ping_and_reconnected(csms):
 
     async def main():
         cp = await started(csms, WebSocketPingInterval="1")
+        downs = []
+        cp.on_link_down = lambda: downs.append(1)
         first = csms.ws
         await csms.wait_for(lambda: first.closed, 8)
         assert first.pings >= 1
+        assert downs  # the network layer was told (e.g. Wi-Fi rejoins)
         await csms.wait_for(lambda: csms.connects >= 2, 5)
         await cp.stop()
 

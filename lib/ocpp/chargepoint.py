@@ -62,6 +62,7 @@ class ChargePoint:
         self.connected = False
         self.registration = None  # BootNotification status: None, Pending, Rejected, Accepted
         self.ws = None
+        self.on_link_down = None  # integrator hook: pings went unanswered
         self._wake = Waker()
         self._task = None
         self.ca = None
@@ -177,6 +178,10 @@ class ChargePoint:
             silent = ticks_diff(ticks_ms(), sock.last_rx)
             if silent > (2 * interval + 1) * 1000:
                 self.log("engine: no answer for %d s; dropping the link" % (silent // 1000))
+                if self.on_link_down is not None:
+                    # The network layer may know better than TCP (a Wi-Fi that says it is up
+                    # but carries nothing): let it rejoin.
+                    self.on_link_down()
                 await sock.close(1001)
                 return
             if silent >= interval * 1000:
