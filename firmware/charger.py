@@ -52,6 +52,13 @@ class Charger:
         }
         self.cp = api.init(info, cs, self.callback, log)
         self.n = n
+        # CT clamps forget their count at power-off: the register on flash carries it over, so
+        # Energy.Active.Import.Register never goes backwards (issue 4, errata 3.9).
+        from ocpp.register import Register
+
+        self.register = Register(n, log)
+        for cid in range(1, n + 1):
+            hw.port(cid).meter.start_from(self.register.get(cid))
         self.sessions = [None] * (n + 1)
         self.energise = [False] * (n + 1)  # the transaction's start went through: energy wanted
         self._plugged = [False] * (n + 1)
@@ -86,6 +93,8 @@ class Charger:
             p = self.hw.port(cid)
             if value == "Current.Offered":
                 return p.pilot.offered
+            if value == ENERGY:  # on flash before the library journals it
+                return self.register.report(cid, p.meter.read(ENERGY))
             return p.meter.read(value)
         if reason == api.START_CHARGING:
             self.sessions[cid] = value
@@ -118,8 +127,9 @@ class Charger:
         """An external fault (code) on a connector, or its end (None)."""
         self._set_fault(cid, EXTERNAL, code)
 
-    def energy_wh(self, cid):
-        return self.hw.port(cid).meter.read(ENERGY)
+    def energy_wh(self, cid, persist=False):
+        wh = self.hw.port(cid).meter.read(ENERGY)
+        return self.register.report(cid, wh) if persist else self.register.update(cid, wh)
 
     async def card(self, cid, tag):
         """A card at a connector: stop its transaction if the card may, else start a session."""
@@ -195,7 +205,7 @@ class Charger:
         self.energise[cid] = False
         self._hold[cid] = False
         self._apply(cid)
-        r = await sess.stop_transaction(self.energy_wh(cid), reason=reason, id_tag=tag)
+        r = await sess.stop_transaction(self.energy_wh(cid, True), reason=reason, id_tag=tag)
         sess.close()
         self.sessions[cid] = None
         return r
@@ -216,7 +226,7 @@ class Charger:
             sess.close()
             self.sessions[cid] = None
             return
-        status = await sess.start_transaction(self.energy_wh(cid), cid)
+        status = await sess.start_transaction(self.energy_wh(cid, True), cid)
         self.log("charger: transaction on %d: %s" % (cid, status))
         if status in _REFUSED:
             self._hold[cid] = False
@@ -313,6 +323,7 @@ class Charger:
             self._apply(cid)
             if self.ticks % _METER_TICKS == cid - 1:
                 p.meter.update(idle=not p.contactor.closed)
+                self.register.update(cid, p.meter.read(ENERGY))
             if p.led is not None:
                 status = self.cp.connectors[cid].status
                 if status != self._led[cid]:

@@ -179,3 +179,24 @@ def test_basic_auth_password(tmp_path):
             assert not bad.status()["connected"]
         with Sim(csms.url, "CP2", password="s3cr3t-key-0123456789", workdir=tmp_path) as good:
             good.wait_status(lambda s: s["accepted"])
+
+
+def test_energy_register_survives_a_power_cut(csms, tmp_path):
+    """Energy.Active.Import.Register never goes backwards, even across a SIGKILL (issue 4)."""
+    state = str(tmp_path / "flash")
+    with Sim(csms.url, "CP1", state=state, workdir=tmp_path) as sim:
+        sim.wait_status(lambda s: s["accepted"])
+        sim.send("plug 1")
+        sim.send("card 1 E1")
+        sim.wait_status(lambda s: conn(s)["energy_wh"] >= 3, timeout=15)
+        sim.send("card 1 E1")
+        stop = csms.wait_rx("StopTransaction")[3]
+        sim.kill()
+    with Sim(csms.url, "CP1", state=state, workdir=tmp_path) as sim:
+        s = sim.wait_status(lambda s: s["accepted"])
+        assert conn(s)["energy_wh"] >= stop["meterStop"]
+        sim.send("plug 1")
+        sim.send("card 1 E2")
+        start = csms.wait_rx("StartTransaction")[3]
+        start = csms.wait_rx("StartTransaction")[3] if start["idTag"] != "E2" else start
+        assert start["meterStart"] >= stop["meterStop"]
