@@ -29,7 +29,8 @@ for p in (
 
 # ---- journal: every record survives a torn tail and a flipped bit elsewhere
 j = journal.Journal("j.bin", log)
-offs = [j.append(0xA1 + i % 5, bytes([i]) * (i * 7 % 90)) for i in range(20)]
+offs = [j.append(0xA1 + i % 5, bytes([i]) * (i * 7 % 90 + (600 if i == 12 else 0)))
+        for i in range(20)]  # one long record: checked in chunks before it is read
 with open(j.path, "rb") as f:
     data = f.read()
 
@@ -46,11 +47,12 @@ for cut in (len(data) - 1, offs[10] + 3, offs[3]):
     with open(j.path, "wb") as f:
         f.write(data[:cut])
     assert count() == len([o for o in offs if o < cut]) - (0 if cut in offs else 1), cut
-bad = bytearray(data)
-bad[offs[5] + 8] ^= 1
-with open(j.path, "wb") as f:
-    f.write(bad)
-assert count() == 19
+for spot in (offs[5] + 8, offs[12] + 300):
+    bad = bytearray(data)
+    bad[spot] ^= 1
+    with open(j.path, "wb") as f:
+        f.write(bad)
+    assert count() == 19, spot
 
 # ---- the queue: an offline transaction, a power cut, a reboot that ends it
 

@@ -36,6 +36,17 @@ def mv(cid, wh, ts=TS, extra=()):
      "transactionData": [mv(1, 3)["meterValue"][0], mv(1, 5)["meterValue"][0]]},
     mv(2, 99999, extra=[{"value": "16.0", "measurand": "Current.Import", "phase": "L1",
                          "unit": "A", "context": "Sample.Periodic"}]),
+    {"connectorId": 1, "meterValue": [
+        {"timestamp": TS, "sampledValue": [{"value": "1"}, {"value": "", "format": "Raw",
+                                                            "location": "Outlet"}]},
+        {"timestamp": "2026-03-01T10:00:01Z", "sampledValue": [{"value": "é"}]}]},
+    # The MeterValues shape with something the compact form cannot hold: JSON instead.
+    {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
+        {"value": "1", "unit": "furlong"}]}]},
+    {"connectorId": 1, "meterValue": [{"timestamp": TS + "x", "sampledValue": [{"value": "1"}]}]},
+    {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": 1}]}]},
+    {"connectorId": 300, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "1"}]}]},
+    {"connectorId": 1, "meterValue": []},
     # Not our canonical timestamp form: kept as text.
     {"timestamp": "2026-03-01T10:00:00.123+01:00", "idTag": "é\x01\"\\", "x": [None, True, 1.5]},
     {"timestamp": "2026-03-01T10:00:00Z"},
@@ -48,12 +59,14 @@ def test_codec_round_trips(payload):
 
 
 def test_codec_is_compact():
-    assert len(jcodec.pack(mv(1, 12345))) <= 32  # ~185 bytes of JSON
+    assert len(jcodec.pack(mv(1, 12345))) <= 18  # ~185 bytes of JSON
     start = {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS}
     assert len(jcodec.pack(start)) <= 36
 
 
-@pytest.mark.parametrize("bad", [b"\x1f\x00", b"\x00", b"{\x1e", b"[1]", b"{"])
+@pytest.mark.parametrize("bad", [b"\x1f\x00", b"\x00", b"{\x1e", b"[1]", b"{", b"\x00\x01\x01\x00",
+                                 b"\x00\x01\x01" + bytes(5) + b"\x02\x00\x05123",
+                                 b"\x00\x01\x01" + bytes(5) + b"\x01\x63\x01x"])
 def test_codec_rejects_garbage(bad):
     with pytest.raises(ValueError):
         jcodec.unpack(bad)
@@ -409,7 +422,7 @@ def test_capacity_100_offline_transactions_in_64_kb(flash, capsys):
     with capsys.disabled():
         print("\n  offline capacity: 100 transactions with %d periodic energy samples each "
               "(Start, %d MeterValues, Stop) in %d bytes" % (n, n, txqueue.CAPACITY))
-    assert n >= 14
+    assert n >= 20
 
 
 def test_a_full_journal_drops_the_oldest_meter_values_only(flash):
@@ -468,8 +481,8 @@ def journal_min_dead():
 
 
 def test_offline_backlog_drains_with_bounded_rewrites(csms, capsys):
-    # 100 offline transactions reach the central system; the rewrites that drop the delivered
-    # records copy at most about the backlog once more (a rewrite waits until dead >= live).
+    # 100 offline transactions reach the central system: one ACK record per message, and
+    # rewrites that copy about half the backlog in all (a rewrite waits until dead >= 2 x live).
     csms.down = True
     cp = boot()
     offline_day(cp, 100, 14)
@@ -488,7 +501,8 @@ def test_offline_backlog_drains_with_bounded_rewrites(csms, capsys):
         print("\n  offline backlog: %d bytes journaled for 100 transactions (%d messages), then "
               "%d more (ACKs and rewrites) to deliver them: %.0f bytes per transaction in all"
               % (before, queued, after, (before + after) / 100))
-    assert after < before
+    acks = 11 * queued + 6 * 100  # the Start ACKs carry local id and transactionId too
+    assert after - acks < before * 0.75
 
 
 def test_the_same_code_on_micropython(tmp_path):

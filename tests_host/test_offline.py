@@ -180,6 +180,7 @@ def test_tc_034_unavailable_survives_power_failure(central, tmp_path):
 # ---- offline (§2.14) ---------------------------------------------------------------------------
 
 def test_tc_036_connection_loss_during_transaction(central, sim):
+    resent = []
     configure(central, MeterValueSampleInterval=1)
     txid = charging(central, sim, "CL1")
     rx_after(central, "MeterValues", central.mark())
@@ -189,7 +190,14 @@ def test_tc_036_connection_loss_during_transaction(central, sim):
     mark = central.mark()
     go_online(central, sim)
     time.sleep(2)
-    mvs = [m[3] for m in central.rx_calls("MeterValues")]
+    mvs = []
+    for m in central.rx_calls("MeterValues"):
+        # Delivery is at least once: a message sent as the link dropped, and never answered, is
+        # sent again on reconnection, identical. That is the same sample, not a repeated one.
+        if not mvs or m[3] != mvs[-1]:
+            mvs.append(m[3])
+        else:
+            resent.append(m[3])
     after = [ln["msg"][3] for ln in central.lines[mark:] if ln.get("dir") == "rx"
              and isinstance(ln.get("msg"), list) and ln["msg"][0] == 2
              and ln["msg"][2] == "MeterValues"]
@@ -199,7 +207,8 @@ def test_tc_036_connection_loss_during_transaction(central, sim):
     from ocpp import clock
 
     secs = [clock.parse(t) for t in stamps]
-    assert [b - a for a, b in zip(secs, secs[1:])] == [1] * (len(secs) - 1), stamps
+    assert [b - a for a, b in zip(secs, secs[1:])] == [1] * (len(secs) - 1), (stamps, resent)
+    assert len(resent) <= 1  # only the one in flight when the link went down
     values = [energy(p)[0] for p in mvs]
     assert values == sorted(values)
 

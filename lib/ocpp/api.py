@@ -296,6 +296,7 @@ async def _metering(cp, c, tx):
     # the loop's latency or jittering across a second boundary.
     due = ticks_ms()
     stamp = None  # UTC second of the next sample while on schedule
+    last = None  # UTC second of the sample before
     while True:
         interval = cp.config.get("MeterValueSampleInterval")
         wait = ticks_diff(ticks_add(due, interval * 1000), ticks_ms()) if interval > 0 else 1000
@@ -317,6 +318,10 @@ async def _metering(cp, c, tx):
         now = clock.now()
         if stamp is None or abs(now - stamp) > 1:  # the first sample, or the clock was set
             stamp = now
+            if last is not None and last - interval < stamp <= last:
+                # The clock was set by a second or so: never stamp two samples alike.
+                stamp = last + interval
+        last = stamp
         ts = clock.fmt(stamp)
         stamp += interval
         e = cp.meter(c.id, _ENERGY)

@@ -209,6 +209,8 @@ def _unpack_meter_values(b):
         mvs = []
         i = 3
         for _ in range(b[2]):
+            if i + 5 > len(b):
+                raise ValueError("truncated")
             t, n = struct.unpack(">IB", bytes(b[i : i + 5]))
             i += 5
             svs = []
@@ -227,5 +229,5 @@ def _unpack_meter_values(b):
         if i != len(b):
             raise ValueError("trailing bytes")
         return {"connectorId": b[1], "meterValue": mvs}
-    except (IndexError, UnicodeError, struct.error) as e:
+    except (IndexError, UnicodeError) as e:
         raise ValueError(repr(e))
