@@ -48,7 +48,9 @@ _ENERGY = "Energy.Active.Import.Register"
 
 def init(cp_info, cs_info, callback, log=None):
     """cp_info: vendor, model, and optionally serial, box_serial, fw_version, iccid, imsi,
-    meter_serial, meter_type, connectors (default 1), measurands (what the meter can read).
+    meter_serial, meter_type, connectors (default 1), measurands (what the meter can read),
+    profiles (optional profile modules, e.g. ("localauth",)), journal_bytes (the flash budget
+    of the transaction message journal, default 65536).
     cs_info: url (ws:// or wss://), cp_id, and optionally auth_key, ca_file (PEM or DER),
     call_timeout_ms, max_message."""
     return OCPP(cp_info, cs_info, callback, log)
