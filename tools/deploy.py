@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 # Files of firmware/ that only the host simulator uses (memstat.py goes: main.py imports it).
 HOST_ONLY = ("console.py", "simmachine")
+NATIVE_SOURCE = ("_xor.py",)  # shipped as .py: build/ holds its x64 code for the unix port
 
 
 def device_files(board):
@@ -39,6 +40,10 @@ def device_files(board):
                 if not f.endswith(".py") or (rel == "." and f in HOST_ONLY):
                     continue
                 if base == "firmware" and rel == "." and f in ("main.py", "manifest.py"):
+                    continue
+                if f in NATIVE_SOURCE:
+                    # Viper machine code is per architecture: the board compiles the source itself.
+                    out.append((os.path.join(dirpath, f), _join(dest, rel, f)))
                     continue
                 mpy = f[:-3] + ".mpy"
                 src = os.path.join(BUILD, base, rel, mpy) if rel != "." else os.path.join(
