@@ -153,12 +153,9 @@ class Charger:
                 sess.close()
                 self.sessions[cid] = None
             return
-        try:
-            sess = self.cp.session_open(cid)
-        except ValueError:
-            self.log("charger: connector %d is busy" % cid)
+        sess = self._open(cid)
+        if sess is None:
             return
-        self.sessions[cid] = sess
         status = await sess.authorize(tag)
         self.log("charger: card %s on %d: %s" % (tag, cid, status))
         if status != api.ACCEPTED:
@@ -188,14 +185,21 @@ class Charger:
 
     async def start_by_hand(self, cid, tag):
         """A session for `tag` without asking the central system (the debug REPL)."""
+        sess = self._open(cid)
+        if sess is None:
+            return
+        sess.accept(tag)
+        await self._start_when_plugged(sess)
+
+    def _open(self, cid):
+        """A new session on connector cid, or None (logged) when the connector is taken."""
         try:
             sess = self.cp.session_open(cid)
         except ValueError:
             self.log("charger: connector %d is busy" % cid)
-            return
+            return None
         self.sessions[cid] = sess
-        sess.accept(tag)
-        await self._start_when_plugged(sess)
+        return sess
 
     async def stop(self, cid, reason="Local", tag=None):
         """Stop the connector's transaction: energy off first, then StopTransaction."""
