@@ -5,35 +5,8 @@ is named after its case; docs/conformance.md lists them. Power-failure and offli
 import time
 
 from harness import Sim
-from live import central, conn, sim, statuses, wait_status_sent  # noqa: F401  (fixtures)
-
-
-def call(central, action, payload=None):
-    return central.call("CP1", action, payload or {})
-
-
-def configure(central, **kv):
-    for k, v in kv.items():
-        assert call(central, "ChangeConfiguration", {"key": k, "value": str(v)})["status"] == \
-            "Accepted", k
-
-
-def charging(central, sim, tag="CARD1", cid=1):
-    """The reusable state Charging: plugged, authorised, transaction running."""
-    mark = central.mark()
-    sim.send("plug %d" % cid)
-    sim.send("card %d %s" % (cid, tag))
-    s = sim.wait_status(lambda s: conn(s, cid - 1)["status"] == "Charging"
-                        and conn(s, cid - 1)["transaction"])
-    wait_status_sent(central, "Charging", cid, since=mark)  # the central system knows it too
-    return conn(s, cid - 1)["transaction"]
-
-
-def rx_after(central, action, mark, timeout=10):
-    """The first CALL of `action` the central system received after `mark`."""
-    return central.wait_for(lambda m: m.get("dir") == "rx" and isinstance(m.get("msg"), list)
-                            and m["msg"][0] == 2 and m["msg"][2] == action,
-                            timeout=timeout, since=mark)["msg"]
+from live import (  # noqa: F401  (fixtures)
+    call, central, charging, configure, conn, rx_after, sim, statuses, wait_status_sent)
 
 
 def test_tc_001_cold_boot(tmp_path):

@@ -7,19 +7,8 @@ import re
 import time
 
 from harness import Csms, Sim
-from live import central, conn, sim, statuses, wait_status_sent  # noqa: F401  (fixtures)
-
-
-def call(central, action, payload=None):
-    return central.call("CP1", action, payload or {})
-
-
-def configure(central, **kv):
-    for k, v in kv.items():
-        if isinstance(v, bool):
-            v = "true" if v else "false"
-        assert call(central, "ChangeConfiguration", {"key": k, "value": str(v)})["status"] == \
-            "Accepted", k
+from live import (  # noqa: F401  (fixtures)
+    call, central, charging, configure, conn, rx_after, sim, statuses, wait_status_sent)
 
 
 def send_list(central, version, update, entries=None):
@@ -31,12 +20,6 @@ def send_list(central, version, update, entries=None):
 
 def version(central):
     return call(central, "GetLocalListVersion")["listVersion"]
-
-
-def rx_after(central, action, mark, timeout=15):
-    return central.wait_for(lambda m: m.get("dir") == "rx" and isinstance(m.get("msg"), list)
-                            and m["msg"][0] == 2 and m["msg"][2] == action,
-                            timeout=timeout, since=mark)["msg"]
 
 
 def answer(central, uid, timeout=10):
@@ -66,16 +49,6 @@ def journaled(sim, tag, timeout=10):
     while not pat.search(sim.stderr_text()):
         assert time.monotonic() < deadline, sim.stderr_text()[-2000:]
         time.sleep(0.05)
-
-
-def charging(central, sim, tag, cid=1):
-    mark = central.mark()
-    sim.send("plug %d" % cid)
-    sim.send("card %d %s" % (cid, tag))
-    s = sim.wait_status(lambda s: conn(s, cid - 1)["status"] == "Charging"
-                        and conn(s, cid - 1)["transaction"])
-    wait_status_sent(central, "Charging", cid, since=mark)
-    return conn(s, cid - 1)["transaction"]
 
 
 def energy(mv_payload):
@@ -141,14 +114,14 @@ def test_tc_032_2_power_failure_transaction_stopped_after_reboot(central, tmp_pa
         txid = charging(central, s, "PF2")
         s.wait_status(lambda st: conn(st)["energy_wh"] >= 2)
         mark = central.mark()
-        rx_after(central, "MeterValues", mark)  # at least one sample after some energy
+        rx_after(central, "MeterValues", mark, timeout=15)  # at least one sample after some energy
         s.kill()  # power cut, no backup supply
     last = max(energy(m[3])[-1] for m in central.rx_calls("MeterValues"))
     mark = central.mark()
     with Sim(central.url, "CP1", state=state, workdir=tmp_path) as s:
-        rx_after(central, "BootNotification", mark)
+        rx_after(central, "BootNotification", mark, timeout=15)
         s.send("plug 1")  # the cable is still in
-        stop = rx_after(central, "StopTransaction", mark)[3]
+        stop = rx_after(central, "StopTransaction", mark, timeout=15)[3]
         assert stop["reason"] == "PowerLoss" and stop["transactionId"] == txid
         assert stop["meterStop"] >= last
         wait_status_sent(central, "Finishing", 1, since=mark)
@@ -171,7 +144,7 @@ def test_tc_034_unavailable_survives_power_failure(central, tmp_path):
         s.kill()
     mark = central.mark()
     with Sim(central.url, "CP1", state=state, workdir=tmp_path) as s:
-        rx_after(central, "BootNotification", mark)
+        rx_after(central, "BootNotification", mark, timeout=15)
         wait_status_sent(central, "Unavailable", 0, since=mark)
         wait_status_sent(central, "Unavailable", 1, since=mark)
         assert "Available" not in statuses(central, 1, since=mark)
@@ -183,7 +156,7 @@ def test_tc_036_connection_loss_during_transaction(central, sim):
     resent = []
     configure(central, MeterValueSampleInterval=1)
     txid = charging(central, sim, "CL1")
-    rx_after(central, "MeterValues", central.mark())
+    rx_after(central, "MeterValues", central.mark(), timeout=15)
     go_offline(central, sim)
     time.sleep(4.5)
     assert sim.status()["queued"] >= 3
@@ -224,7 +197,7 @@ def test_tc_037_1_offline_start_valid_id_tag(central, sim):
     journaled(sim, "LOCAL1")
     mark = central.mark()
     go_online(central, sim)
-    start = rx_after(central, "StartTransaction", mark)
+    start = rx_after(central, "StartTransaction", mark, timeout=15)
     assert start[3]["idTag"] == "LOCAL1"
     assert answer(central, start[1])["idTagInfo"]["status"] == "Accepted"
     i = central.lines.index(next(ln for ln in central.lines[mark:] if ln.get("msg") == start))
@@ -242,7 +215,7 @@ def offline_invalid_start(central, sim, tag):
     sim.wait_status(lambda s: conn(s)["energy_wh"] > 0, timeout=15)  # energy flows offline
     mark = central.mark()
     go_online(central, sim)
-    start = rx_after(central, "StartTransaction", mark)
+    start = rx_after(central, "StartTransaction", mark, timeout=15)
     assert answer(central, start[1])["idTagInfo"]["status"] == "Invalid"
     return start, central.lines.index(next(ln for ln in central.lines[mark:]
                                            if ln.get("msg") == start))
@@ -264,7 +237,7 @@ def test_tc_037_3_offline_start_invalid_id_tag_stops(central, sim):
     configure(central, StopTransactionOnInvalidId=True)
     start, i = offline_invalid_start(central, sim, "BADTAG3")
     wait_status_sent(central, "Charging", 1, since=i)
-    stop = rx_after(central, "StopTransaction", i)[3]
+    stop = rx_after(central, "StopTransaction", i, timeout=15)[3]
     assert stop["reason"] == "DeAuthorized"
     assert stop["transactionId"] == answer(central, start[1])["transactionId"]
     wait_status_sent(central, "Finishing", 1, since=i)
@@ -277,7 +250,7 @@ def test_tc_038_offline_stop_transaction(central, sim):
     sim.wait_status(lambda s: conn(s)["status"] == "Finishing" and s["queued"] >= 1)
     mark = central.mark()
     go_online(central, sim)
-    stop = rx_after(central, "StopTransaction", mark)[3]
+    stop = rx_after(central, "StopTransaction", mark, timeout=15)[3]
     assert stop["transactionId"] == txid and stop.get("reason", "Local") == "Local"
     wait_status_sent(central, "Finishing", 1, since=mark)
 
@@ -295,8 +268,8 @@ def test_tc_039_offline_transaction(central, sim):
     sim.wait_status(lambda s: conn(s)["status"] == "Available" and s["queued"] >= 2)
     mark = central.mark()
     go_online(central, sim)
-    start = rx_after(central, "StartTransaction", mark)
-    stop = rx_after(central, "StopTransaction", mark)[3]
+    start = rx_after(central, "StartTransaction", mark, timeout=15)
+    stop = rx_after(central, "StopTransaction", mark, timeout=15)[3]
     assert answer(central, start[1])["idTagInfo"]["status"] == "Accepted"
     assert stop.get("reason", "Local") == "Local"
     assert stop["transactionId"] == answer(central, start[1])["transactionId"]
@@ -404,7 +377,7 @@ def test_tc_043_send_local_list(central, sim):
     mark = central.mark()
     sim.send("plug 1")
     sim.send("card 1 LL2")  # on the list: starts without asking the central system
-    rx_after(central, "StartTransaction", mark)
+    rx_after(central, "StartTransaction", mark, timeout=15)
     assert not [m for m in central.rx_calls("Authorize")]
 
 
@@ -437,7 +410,7 @@ def test_tc_008_start_with_id_in_local_list(central, sim):
     wait_status_sent(central, "Preparing", 1, since=mark)
     r = call(central, "RemoteStartTransaction", {"idTag": "RS1", "connectorId": 1})
     assert r["status"] == "Accepted"
-    start = rx_after(central, "StartTransaction", mark)
+    start = rx_after(central, "StartTransaction", mark, timeout=15)
     assert answer(central, start[1])["idTagInfo"]["status"] == "Accepted"
     wait_status_sent(central, "Charging", 1, since=mark)
     assert not central.rx_calls("Authorize")  # the local list authorised it
