@@ -39,12 +39,6 @@ async def wait_for_ms(aw, ms):
     return await asyncio.wait_for(aw, ms / 1000)
 
 
-def collect():
-    import gc
-
-    gc.collect()
-
-
 # A sleep that another task can cut short. asyncio.wait_for on an Event costs a task and a
 # runner coroutine per wait (about 1.2 KB on the 64-bit unix port), and the engine waits like
 # that for every CALL answer and every idle round of its outbox. On MicroPython the sleeping
