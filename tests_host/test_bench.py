@@ -65,6 +65,10 @@ def test_quick_mode_prints_positive_figures(quick):
     for kind in ("Heartbeat", "MeterValues"):
         v = cpu["round_trip"][kind]
         assert all(positive(v[k]) for k in ("us", "floor_us", "peer_us", "ratio", "call_bytes"))
+    ses = res["session"]  # the standard session, shortened: it completed, so all stages are in
+    for key in ("code", "idle", "after transactions", "after SendLocalList",
+                "after GetConfiguration", "GetConfiguration answer bytes"):
+        assert positive(ses[key]), (key, ses)
 
 
 def test_report_renders(quick):
@@ -72,9 +76,12 @@ def test_report_renders(quick):
     r = {"knobs": {"SOAK": 30}, "runtime": res["runtime"],
          "alloc": {a["mode"]: a for a in res["allocs"]},
          "soak": dict(res["soak"], heap_kb=256, inproc_min_heap_kb=200, meminfo=info),
-         "cpu_mp": {"nogc": res["cpu"]}, "git": {"commit": "x", "changed_files": 0}}
+         "cpu_mp": {"nogc": res["cpu"]}, "git": {"commit": "x", "changed_files": 0},
+         "engine_session": dict(res["session"], min_heap_kb=200, tx=2, mv=3, hb=3,
+                                local_list=10)}
     text = bench_report.render(r)
     assert "Allocation per message" in text and "Soak" in text and "CPU on MicroPython" in text
+    assert "engine alone (lib/ocpp, in-process" in text and "200k" in text
 
 
 def test_import_order_is_dependency_first():

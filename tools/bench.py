@@ -180,6 +180,7 @@ def mp_inprocess(res):
     for mode in ("stack", "rpc"):
         r, _, rc, err = run_mp(["alloc", k, mode], heap="16m")
         res.setdefault("alloc", {})[mode] = r.get("alloc") or {"error": err}
+    engine_session(res)
     lo, hi = 64, 4096  # the in-process soak's own smallest heap: a short soak, bisected
     while hi - lo > 4:
         mid = (lo + hi) // 2
@@ -190,6 +191,25 @@ def mp_inprocess(res):
     r, info, rc, err = run_mp(["soak", KNOBS["SOAK"]], heap="%dk" % heap)
     res["soak"] = dict(r.get("soak") or {"error": err}, heap_kb=heap, inproc_min_heap_kb=hi,
                        meminfo=info)
+
+
+def engine_session(res):
+    """The issue's standard session on the engine alone (as MicroOcpp was measured: the library
+    and a test harness, no firmware): live state at each stage, and the smallest heap that
+    completes it (1 KB steps), whose excess over the code is the peak live state plus
+    fragmentation."""
+    args = ["session", 3, KNOBS["TX_MV"], KNOBS["HEARTBEATS"], 100]
+    r, _, rc, err = run_mp(args, heap="16m", timeout=300)
+    out = dict(r.get("session") or {"error": err})
+    lo, hi, tried = 64, 1024, {}
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        ok = "session" in run_mp(args, heap="%dk" % mid, timeout=300)[0]
+        tried["%dk" % mid] = ok
+        lo, hi = (lo, mid) if ok else (mid, hi)
+    out.update(min_heap_kb=hi, tried=tried, tx=3, mv=KNOBS["TX_MV"], hb=KNOBS["HEARTBEATS"],
+               local_list=100)
+    res["engine_session"] = out
 
 
 def sessions(res):

@@ -168,8 +168,8 @@ def _check(t0):
         raise RuntimeError("stalled: the engine stopped answering (see stderr)")
 
 
-async def setup(framed, account=False):
-    """A running charge point (one connector) with a transaction open; the peer; the tx."""
+async def boot(framed, account=False, profiles=()):
+    """A running charge point (one connector), booted and idle; the peer."""
     from ocpp import api, ws
 
     peer = Peer(framed, account)
@@ -182,7 +182,8 @@ async def setup(framed, account=False):
     def callback(reason, cid, value):
         return METER.get(value) if reason == api.GET_METER_VALUE else None
 
-    info = {"vendor": "Bench", "model": "bench_mp", "connectors": 1, "measurands": tuple(METER)}
+    info = {"vendor": "Bench", "model": "bench_mp", "connectors": 1, "measurands": tuple(METER),
+            "profiles": profiles}
     cs = {"url": "ws://bench.invalid/ocpp", "cp_id": "BENCH", "call_timeout_ms": 10000}
     cp = api.init(info, cs, callback)  # the engine logs to stderr
     for k, v in (("HeartbeatInterval", 86400), ("WebSocketPingInterval", 0),
@@ -193,17 +194,34 @@ async def setup(framed, account=False):
     while cp.registration != "Accepted":
         _check(t0)
         await asyncio.sleep_ms(1)
+    return cp, peer
+
+
+async def settle(peer, ms=300):
+    n, t0 = -1, time.ticks_ms()
+    while n != peer.calls:  # until `ms` without a CALL: the StatusNotifications are out
+        _check(t0)
+        n = peer.calls
+        await asyncio.sleep_ms(ms)
+
+
+async def tx_open(cp, peer):
+    from ocpp import api
+
     sess = cp.session_open(1)
     if await sess.authorize("BENCH") != "Accepted":
         raise RuntimeError("Authorize not accepted")
     cp.connector_event(1, api.EV_PLUGGED)
     if await sess.start_transaction(0, 1) != "Accepted":
         raise RuntimeError("StartTransaction not accepted")
-    n, t0 = -1, time.ticks_ms()
-    while n != peer.calls:  # until 300 ms without a CALL: the StatusNotifications are out
-        _check(t0)
-        n = peer.calls
-        await asyncio.sleep_ms(300)
+    await settle(peer)
+    return sess
+
+
+async def setup(framed, account=False):
+    """A running charge point (one connector) with a transaction open; the peer; the tx."""
+    cp, peer = await boot(framed, account)
+    sess = await tx_open(cp, peer)
     return cp, peer, sess.tx
 
 
@@ -323,6 +341,61 @@ async def cpu(n, gc_off):
     await cp.stop()
 
 
+async def push_call(peer, frame):
+    n, t0 = peer.results, time.ticks_ms()
+    peer.push(frame)
+    while peer.results == n:
+        _check(t0)
+        await asyncio.sleep_ms(0)
+    if b"[3," not in peer.last_result[:4]:
+        raise RuntimeError("not a CALLRESULT: %s" % bytes(peer.last_result[:80]))
+
+
+def live(res, key, base):
+    gc.collect()
+    res[key] = gc.mem_alloc() - base
+
+
+async def session(tx_n, mv_n, hb_n, list_n):
+    """The issue's standard session on the engine alone, 1 connector, in-process: boot, tx_n
+    transactions of mv_n MeterValues (4 measurands), hb_n Heartbeats, a SendLocalList of
+    list_n entries, a full GetConfiguration. Prints the live state (after gc.collect(), code
+    excluded) at each stage; run under -X heapsize=N by tools/bench.py to find the smallest
+    heap that completes it, whose difference to "code" is the peak live state + fragmentation."""
+    from ocpp import api  # noqa: F401  (the code first, so that "code" is all of it)
+    from ocpp.profiles import localauth  # noqa: F401
+
+    gc.collect()
+    base = gc.mem_alloc()
+    res = {"code": base}
+    cp, peer = await boot(True, False, ("localauth",))
+    await settle(peer, 100)
+    live(res, "idle", base)
+    for _ in range(tx_n):
+        sess = await tx_open(cp, peer)
+        for _ in range(mv_n):
+            await one(cp, peer, 1, sess.tx, None)
+        if await sess.stop_transaction(mv_n, 5000) != "Accepted":
+            raise RuntimeError("StopTransaction not accepted")
+        sess.close()
+        cp.connector_event(1, api.EV_UNPLUGGED)
+        await settle(peer, 50)
+    live(res, "after transactions", base)
+    for _ in range(hb_n):
+        await cp.heartbeat()
+    tags = b",".join(b'{"idTag":"TAG%05d","idTagInfo":{"status":"Accepted"}}' % i
+                     for i in range(list_n))
+    await push_call(peer, b'[2,"bench-ll","SendLocalList",{"listVersion":1,'
+                    b'"updateType":"Full","localAuthorizationList":[' + tags + b"]}]")
+    del tags
+    live(res, "after SendLocalList", base)
+    await push_call(peer, GETCONF)
+    res["GetConfiguration answer bytes"] = len(peer.last_result)
+    live(res, "after GetConfiguration", base)
+    emit({"session": res})
+    await cp.stop()
+
+
 def imports(names):
     out = []
     gc.collect()
@@ -351,12 +424,15 @@ def main(argv):
         asyncio.run(soak(int(argv[1])))
     elif mode == "cpu":
         asyncio.run(cpu(int(argv[1]), argv[2] == "nogc"))
+    elif mode == "session":
+        asyncio.run(session(*(int(a) for a in argv[1:5])))
     elif mode == "quick":
         imports(["ocpp.compat", "ocpp.api"])
         asyncio.run(alloc(5, True, 300))
         asyncio.run(alloc(5, False))
         asyncio.run(soak(30))
         asyncio.run(cpu(20, True))
+        asyncio.run(session(2, 3, 3, 10))
     else:
         raise SystemExit("unknown mode " + mode)
 

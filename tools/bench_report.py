@@ -140,6 +140,23 @@ def _heap(t, r):
     if st.get("engine state") is not None:
         t.row("engine alone: state, booted, 1 connector, 1 tx open", n(st["engine state"]),
               "in-process, no firmware/sim")
+    es = r.get("engine_session") or {}
+    if es.get("code"):
+        t.text("engine alone (lib/ocpp, in-process, 1 connector), the standard session: %d tx x %d"
+               % (es["tx"], es["mv"]))
+        t.text("MeterValues (4 measurands), %d Heartbeats, SendLocalList of %d, GetConfiguration:"
+               % (es["hb"], es["local_list"]))
+        t.row("  state: idle after boot", n(es["idle"]), OCPP_BASE["idle"])
+        t.row("  state: after the transactions", n(es["after transactions"]))
+        t.row("  state: after SendLocalList / GetConfiguration", "%s / %s" % (
+            n(es["after SendLocalList"], ""), n(es["after GetConfiguration"], "")),
+            OCPP_BASE["after"])
+        if es.get("min_heap_kb"):
+            t.row("  smallest -X heapsize completing it", "%dk" % es["min_heap_kb"])
+            t.row("  minus code: peak live state + fragmentation",
+                  n(es["min_heap_kb"] * 1024 - es["code"]), OCPP_BASE["peak_gc"])
+    elif es.get("error"):
+        t.text("engine alone, standard session: ERROR " + es["error"][:80])
     if before:
         t.row("peak allocated incl. garbage (50 ms sampler, session)", n(after.get("peak")),
               "%d collections ran: not a live peak" % after.get("drops", 0))
