@@ -10,8 +10,10 @@ require("aiorepl")  # noqa: F821  the debug REPL (firmware/debug.py) uses it whe
 
 package("ocpp", base_path="../lib")  # noqa: F821
 package("hal")  # noqa: F821
+module("startup.py")  # noqa: F821
 module("charger.py")  # noqa: F821
 module("settings.py")  # noqa: F821
+module("memstat.py")  # noqa: F821
 module("debug.py")  # noqa: F821
 # Every shipped board (data only, a few hundred bytes each); settings.json picks one.
 package("boards", files=["esp32_devkitc.py", "pico_w.py"], base_path="..")  # noqa: F821

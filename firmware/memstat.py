@@ -1,7 +1,8 @@
 # Heap figures for the simulator's `mem` console command (read by tools/bench.py):
 #   code  - gc.mem_alloc() after a collection once every module is imported and before the
-#           charger exists (main.py calls mark()): loaded bytecode, module dicts, interned
-#           strings, plus the small settings dict. state = alloc now - code.
+#           charger exists (startup.py calls mark()): loaded bytecode, module dicts, interned
+#           strings, plus the small settings dict; less what unload() then freed (start-up's
+#           own code, the board file's dicts). state = alloc now - code.
 #   peak  - the largest gc.mem_alloc() a 50 ms sampler saw since boot (or the last `mem reset`).
 #           Without a collection before each sample it includes garbage: an upper bound of the
 #           heap in use, not the live peak. The sampler runs only when asked for: OCPP_MEMSTAT=1
@@ -11,6 +12,7 @@
 #   total - bytes allocated since boot, garbage included (micropython.mem_total(), on ports built
 #           with MICROPY_MEM_STATS such as the unix port; None elsewhere): the allocation rate.
 import gc
+import sys
 
 import micropython
 
@@ -24,6 +26,31 @@ def mark():
     global code
     gc.collect()
     code = gc.mem_alloc()
+
+
+def forget(name):
+    """Drop a module needed once at start-up: with no reference left, its code leaves the
+    heap."""
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    try:
+        delattr(sys.modules[pkg], attr)
+    except (KeyError, AttributeError):
+        pass
+
+
+def unload(*names):
+    """forget() the modules `names` (None: skipped); what that frees was counted as code and is
+    gone: the code figure drops by exactly that."""
+    global code
+    gc.collect()
+    a = gc.mem_alloc()
+    for name in names:
+        if name:
+            forget(name)
+    gc.collect()
+    if code is not None:
+        code -= a - gc.mem_alloc()
 
 
 def wanted():

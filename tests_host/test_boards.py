@@ -185,7 +185,7 @@ def test_every_problem_at_once():
 MP = os.path.join(hwsupport.REPO, ".venv", "bin", "micropython")
 
 
-def start(tmp_path, settings=None, board_src=None):
+def start(tmp_path, settings=None, board_src=None, script=None):
     if not os.path.exists(MP):
         pytest.skip("no MicroPython unix port")
     if settings is not None:
@@ -195,11 +195,15 @@ def start(tmp_path, settings=None, board_src=None):
     if board_src is not None:
         (tmp_path / "boards").mkdir()
         (tmp_path / "boards" / "mine.py").write_text(board_src)
+        # The host board's simulated world (behind the fake `machine`) is wired from this one.
+        (tmp_path / "boards" / "host.py").write_text(
+            open(os.path.join(hwsupport.REPO, "boards", "host.py")).read())
         paths.append(str(tmp_path))
     else:
         paths.append(hwsupport.REPO)
     env = dict(os.environ, MICROPYPATH=":".join(paths + [".frozen"]))
-    return subprocess.run([MP, os.path.join(hwsupport.FIRMWARE, "main.py")], cwd=tmp_path,
+    argv = [MP, "-c", script] if script else [MP, os.path.join(hwsupport.FIRMWARE, "main.py")]
+    return subprocess.run(argv, cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=30, input="")
 
 
@@ -234,6 +238,33 @@ def test_a_device_board_needs_wifi(tmp_path):
     src = open(os.path.join(hwsupport.REPO, "boards", "pico_w.py")).read()
     r = start(tmp_path, json.dumps(dict(GOOD, board="mine")), src)
     assert "settings.json: wifi_ssid is missing" in r.stderr
+
+
+# What main.py does after start-up, then which of the start-up modules are still loaded.
+AFTER_START = """
+import sys, gc, startup, memstat
+built = startup.build(print)
+del startup
+gc.collect()
+code = memstat.code
+memstat.unload("startup", built[4])
+print("LOADED", sorted(m for m in ("startup", "settings", "hal.boardcheck", "boards.mine")
+                       if m in sys.modules))
+print("CODE", code, memstat.code)
+built[0].tick(0)  # the charger still runs without them
+print("HW", built[0].hw.port(1).pilot.state)
+"""
+
+
+def test_startup_leaves_only_what_runs(tmp_path):
+    # settings.py, the board checker, startup.py itself and the board file (its dicts are read
+    # into the hardware objects) are needed once: they must not stay in the heap.
+    src = open(os.path.join(hwsupport.REPO, "boards", "pico_w.py")).read()
+    r = start(tmp_path, json.dumps(dict(GOOD, board="mine", wifi_ssid="x")), src, AFTER_START)
+    assert "LOADED []" in r.stdout, r.stdout + r.stderr
+    code = [int(x) for x in r.stdout.split("CODE ")[1].split()[:2]]
+    assert code[1] < code[0]  # what was dropped no longer counts as code
+    assert "HW " in r.stdout, r.stdout + r.stderr
 
 
 def test_the_settings_template_is_complete():

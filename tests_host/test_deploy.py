@@ -36,7 +36,8 @@ def listed(out):
 def test_dry_run_lists_the_device_files(dry_run):
     files = listed(dry_run)
     for f in ("/main.py", "/boards/esp32_devkitc.mpy", "/lib/ocpp/api.mpy", "/lib/ocpp/ws.mpy",
-              "/lib/charger.mpy", "/lib/settings.mpy", "/lib/debug.mpy", "/lib/hal/pilot.mpy",
+              "/lib/charger.mpy", "/lib/settings.mpy", "/lib/debug.mpy", "/lib/startup.mpy",
+              "/lib/memstat.mpy", "/lib/hal/pilot.mpy",
               "/lib/hal/meter.mpy", "/lib/hal/relay.mpy", "/lib/hal/rfid.mpy",
               "/lib/hal/wifi.mpy", "/lib/hal/hardware.mpy", "/settings.example.json"):
         assert f in files, f
@@ -137,5 +138,10 @@ def test_manifest_freezes_the_device_files():
             assert os.path.exists(os.path.join(base, a[0])), a[0]
             frozen.append(a[0])
     assert {"ocpp/", "hal/", "charger.py", "settings.py", "debug.py"} <= set(frozen)
+    # Every module of firmware/ a board imports (all but main.py and the host-only ones): a
+    # frozen firmware without one does not start.
+    for f in os.listdir(here):
+        if f.endswith(".py") and f not in ("main.py", "manifest.py", "console.py"):
+            assert f in frozen, f
     assert not any("simmachine" in f or "console" in f or "host" in f for f in frozen)
     assert ("require", ("aiorepl",), {}) in calls

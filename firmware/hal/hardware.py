@@ -72,8 +72,8 @@ class Port:
 
 class Hardware:
     def __init__(self, board, n, log):
-        self.board = board
         self.log = log
+        self._wdt_ms = getattr(board, "WATCHDOG_MS", 0)  # the board module is not kept
         self.ports = tuple([Port(i + 1, board.CONNECTORS[i], board) for i in range(n)])
         self.rfid = None
         r = getattr(board, "RFID", None)
@@ -98,9 +98,8 @@ class Hardware:
         hardware loop must call feed() more often than WATCHDOG_MS."""
         if self.rfid is not None:
             self.rfid.start()
-        ms = getattr(self.board, "WATCHDOG_MS", 0)
-        if ms:
-            self.wdt = machine.WDT(timeout=ms)
+        if self._wdt_ms:
+            self.wdt = machine.WDT(timeout=self._wdt_ms)
 
     def feed(self):
         if self.wdt is not None:
