@@ -1,14 +1,24 @@
-# WebSocket masking (RFC 6455 5.3) in native code: XOR n bytes of buf from start with the
-# 4-byte key at key[koff:koff+4], in place, without allocating. Viper compiles to machine code,
-# so this file is built with `mpy-cross -march=...` for the target (x64 for the unix port,
-# xtensawin for ESP32, armv6m for the Pico W); ws.py falls back to big-int XOR when it cannot
-# be imported (CPython, or a build without the native module).
+# WebSocket byte work in native code, without allocating. Viper compiles to machine code, so this
+# file is built with `mpy-cross -march=...` for the target (x64 for the unix port, xtensawin for
+# ESP32, armv6m for the Pico W); wsframe.py falls back to big-int XOR and slice copies when it
+# cannot be imported (CPython, or a build without the native module).
 import micropython
 
 
 @micropython.viper
-def mask(buf: ptr8, start: int, n: int, key: ptr8, koff: int):
+def mask(dst: ptr8, d: int, src: ptr8, s: int, n: int, key: ptr8, k: int):
+    # dst[d:d+n] = src[s:s+n] XOR the 4-byte key at key[k:k+4] (RFC 6455 5.3): copy and mask in
+    # one pass, from any buffer (bytes, str, memoryview) into the send buffer.
     i = 0
     while i < n:
-        buf[start + i] ^= key[koff + (i & 3)]
+        dst[d + i] = src[s + i] ^ key[k + (i & 3)]
+        i += 1
+
+
+@micropython.viper
+def move(buf: ptr8, d: int, s: int, n: int):
+    # buf[d:d+n] = buf[s:s+n] for d < s, the regions may overlap (slice assignment does memcpy).
+    i = 0
+    while i < n:
+        buf[d + i] = buf[s + i]
         i += 1

@@ -15,6 +15,7 @@ _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(60000)
 _DEFAULT_RETRY_S = const(30)
 _SETTLE_MS = const(200)
+_EMPTY = {}  # the payload of Heartbeat, shared (read only)
 _AVAILABILITY = "availability.json"  # Pending/Rejected boot with interval 0: the spec leaves it to us
 
 
@@ -153,10 +154,14 @@ class ChargePoint:
         return self.ca
 
     async def _reader(self, sock):
+        # rpc.handle() and the send of its answer inline: rpc.feed() would be a coroutine object
+        # per message.
+        handle = self.rpc.handle
         try:
             while True:
-                _, data = await sock.recv()
-                await self.rpc.feed(data)
+                data = handle((await sock.recv())[1])
+                if data is not None:
+                    await sock.send(data)
         except ws.WSClosed as e:
             self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
         except (OSError, ws.WSError) as e:
@@ -213,10 +218,13 @@ class ChargePoint:
                     # Asleep until something is due or someone has work for us (wake()).
                     wait = min(self._heartbeat_due(), self.txq.retry_in(), status_wait)
                     await self._wake.wait(max(wait, 10))
+                    self._wake.done()
         except (Offline, Timeout):
             pass  # the link went down; run() reconnects and starts a new outbox
         except CallError as e:
             self.log("engine: %s" % e.code)
+        finally:
+            self._wake.done()  # cancelled while asleep, when the link drops
 
     def _heartbeat_due(self):
         interval = self.config.get("HeartbeatInterval")
@@ -226,7 +234,7 @@ class ChargePoint:
         return interval * 1000 - ticks_diff(ticks_ms(), self.rpc.sent_ms)
 
     async def heartbeat(self):
-        r = await self.call("Heartbeat", {})
+        r = await self.call("Heartbeat", _EMPTY)
         clock.set_from(r.get("currentTime", ""))
 
     async def _boot(self):

@@ -43,7 +43,10 @@ async def wait_for_ms(aw, ms):
 # runner coroutine per wait (about 1.2 KB on the 64-bit unix port), and the engine waits like
 # that for every CALL answer and every idle round of its outbox. On MicroPython the sleeping
 # task is simply moved to the front of the scheduler's queue (what Task.cancel does, without
-# throwing into it); sleep_ms itself never allocates.
+# throwing into it). wait() is a plain function returning asyncio's own sleep object, so a wait
+# allocates nothing; in exchange the waiting task must call done() when the wait is over, also
+# when it ends by an exception (a finally), so that wake() never touches a task that has moved
+# on. Usage:  try: await w.wait(ms) ... finally: w.done()
 if MICROPYTHON:
     from asyncio import core as _core
 
@@ -52,14 +55,17 @@ if MICROPYTHON:
             self._task = None  # the task asleep in wait(), only while it is asleep
             self._flag = False
 
-        async def wait(self, ms):
-            """Sleep up to ms; True if wake() was called (before or during the sleep)."""
-            if not self._flag:
+        def wait(self, ms):
+            """Sleep up to ms; at once if wake() was called since the last done()."""
+            if self._flag:
+                ms = 0
+            else:
                 self._task = _core.cur_task
-                try:
-                    await _core.sleep_ms(ms)
-                finally:
-                    self._task = None
+            return _core.sleep_ms(ms)
+
+        def done(self):
+            """The wait is over -> True if wake() was called."""
+            self._task = None
             woken = self._flag
             self._flag = False
             return woken
@@ -84,6 +90,8 @@ else:
                 await asyncio.wait_for(self._event.wait(), ms / 1000)
             except asyncio.TimeoutError:
                 pass
+
+        def done(self):
             woken = self._event.is_set()
             self._event.clear()
             return woken

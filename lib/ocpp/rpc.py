@@ -3,8 +3,8 @@
 # incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
 import json
 
-from .compat import Waker, const, wait_for_ms
 from . import compat
+from .compat import Waker, const, wait_for_ms
 
 CALL = const(2)
 CALLRESULT = const(3)
@@ -135,10 +135,17 @@ class Rpc:
         self._seq = 0
         self._timeouts = 0  # consecutive CALLs sent and never answered
         self._nonce = None
-        self._lock = asyncio.Lock()
+        # §4.1.1, one CALL at a time: _busy while one is under way; the others wait for _free.
+        # A flag rather than asyncio.Lock, whose acquire() is a coroutine object per CALL.
+        self._busy = False
+        self._queued = 0
+        self._free = asyncio.Event()
         self._done = Waker()
         self._wait_id = None
         self._reply = None
+        # The frames we build, reused: json.dumps reads them at once.
+        self._call = [CALL, None, None, None]
+        self._result = [CALLRESULT, None, None]
 
     def _next_id(self):
         # Unique per sender on a connection (§4.1.4). A per-boot random prefix keeps ids from
@@ -162,38 +169,30 @@ class Rpc:
 
     async def call(self, action, payload, timeout_ms=None):
         """Send a CALL and return the CALLRESULT payload. Raises Offline, Timeout or CallError.
-        The lock makes this the only outstanding CALL (§4.1.1); callers queue behind it, and
-        timeout_ms bounds the whole wait, queueing included."""
-        timeout_ms = timeout_ms or self.timeout_ms
-        start = compat.ticks_ms()
-        if self._lock.locked():
-            try:
-                await wait_for_ms(self._lock.acquire(), timeout_ms)
-            except Exception:  # timed out behind other calls: nothing was sent
-                raise Timeout(False)
-        else:  # the common case, without wait_for's task and its allocations
-            await self._lock.acquire()
+        Only one CALL is outstanding (§4.1.1); callers queue behind it, and timeout_ms bounds
+        the whole wait, queueing included. (The coroutine's size is allocated per CALL: few
+        locals, the rest in plain methods.)"""
+        end = compat.ticks_add(compat.ticks_ms(), timeout_ms or self.timeout_ms)
+        if self._busy:
+            await self._queue(end)
+        self._busy = True
         try:
             ws = self.ws
-            if ws is None:
-                raise Offline()
-            if compat.ticks_diff(compat.ticks_ms(), start) >= timeout_ms:
-                raise Timeout(False)  # our turn came too late: do not send at all
-            uid = self._next_id()
-            self._wait_id = uid
-            self._reply = None
             try:
-                await ws.send(json.dumps([CALL, uid, action, payload]))
+                await self._send_call(ws, action, payload, end)
             except OSError:
                 raise Offline()
-            self.sent_ms = compat.ticks_ms()
-            left = timeout_ms - compat.ticks_diff(self.sent_ms, start)
             # The reader wakes us with the answer (or the engine when the link drops).
-            while self._reply is None and self.ws is ws and left > 0:
-                await self._done.wait(left)
-                left = timeout_ms - compat.ticks_diff(compat.ticks_ms(), start)
-            r = self._reply
-            if r is None and self.ws is ws:
+            try:
+                while self._reply is None and self.ws is ws:
+                    timeout_ms = compat.ticks_diff(end, compat.ticks_ms())
+                    if timeout_ms <= 0:
+                        break
+                    await self._done.wait(timeout_ms)
+                    self._done.done()
+            finally:
+                self._done.done()
+            if self._reply is None and self.ws is ws:
                 # Two timeouts in a row mean the link is dead even if TCP has not noticed:
                 # close it, and the engine reconnects.
                 self._timeouts += 1
@@ -201,14 +200,50 @@ class Rpc:
                     await ws.close(1001)
                 raise Timeout()
             self._timeouts = 0
+            payload = self._reply
         finally:
-            self._wait_id = None
-            self._lock.release()
-        if r is None:
+            self._wait_id = self._reply = None
+            self._busy = False
+            if self._queued:
+                self._free.set()
+        if payload is None:
             raise Offline()
-        if r[0] == CALLERROR:
-            raise CallError(r[2], r[3] if len(r) > 3 else "")
-        return r[2]
+        if payload[0] == CALLERROR:
+            raise CallError(payload[2], payload[3] if len(payload) > 3 else "")
+        return payload[2]
+
+    async def _queue(self, end):
+        # Behind another CALL: wait for our turn until `end`.
+        self._queued += 1
+        try:
+            while self._busy:
+                left = compat.ticks_diff(end, compat.ticks_ms())
+                if left <= 0:
+                    raise Timeout(False)  # nothing was sent
+                self._free.clear()
+                try:
+                    await wait_for_ms(self._free.wait(), left)
+                except Exception:  # TimeoutError: the loop decides
+                    pass
+        finally:
+            self._queued -= 1
+
+    def _send_call(self, ws, action, payload, end):
+        # -> what to await to send the CALL frame.
+        if ws is None:
+            raise Offline()
+        if compat.ticks_diff(end, compat.ticks_ms()) <= 0:
+            raise Timeout(False)  # our turn came too late: do not send at all
+        self._wait_id = uid = self._next_id()
+        self._reply = None
+        f = self._call
+        f[1], f[2], f[3] = uid, action, payload
+        try:
+            data = json.dumps(f)
+        finally:
+            f[2] = f[3] = None
+        self.sent_ms = compat.ticks_ms()
+        return ws.send(data)
 
     async def feed(self, data):
         """Handle one incoming text message; answers CALLs on the socket."""
@@ -274,4 +309,9 @@ class Rpc:
         except Exception as e:  # a handler bug must not take the connection down
             self.log("rpc: %s handler failed: %r" % (action, e))
             return error_frame(uid, "InternalError", action + " failed")
-        return json.dumps([CALLRESULT, uid, result])
+        f = self._result
+        f[1], f[2] = uid, result
+        try:
+            return json.dumps(f)
+        finally:
+            f[1] = f[2] = None

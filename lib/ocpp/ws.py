@@ -1,47 +1,22 @@
 # RFC 6455 WebSocket client over asyncio streams, for OCPP-J 1.6 (MicroPython 1.29 and CPython).
 # Only what a charge point needs: client side, one subprotocol, no extensions, no compression.
-# Memory: one receive buffer of max_size bytes, allocated once per connection; incoming messages
-# are read straight into it, never into buffers sized from the peer's length field.
+# This module opens the connection (URL, TCP/TLS, HTTP upgrade); the WebSocket it returns does
+# the framing (wsframe.py).
 import asyncio
 import binascii
 import hashlib
 import os
 
-from .compat import MICROPYTHON, const, ticks_ms, wait_for_ms
+from .compat import MICROPYTHON, const, wait_for_ms
+from .wsframe import WebSocket, WSClosed, close_stream  # noqa: F401  (WSClosed: ws.WSClosed)
 
-try:
-    from ._xor import mask as _xmask  # native, allocation-free masking (MicroPython only)
-except Exception:  # CPython has no viper; a generic build may lack the native module
-    _xmask = None
-
-_OP_CONT = const(0)
-_OP_TEXT = const(1)
-_OP_BINARY = const(2)
-_OP_CLOSE = const(8)
-_OP_PING = const(9)
-_OP_PONG = const(10)
-
-_CHUNK = const(1024)  # bytes masked per big-int XOR: bounds the transient allocations of send
 _HDR_MAX = const(4096)  # handshake response: total bytes ...
 _HDR_LINES = const(40)  # ... header lines ...
 _LINE_MAX = const(256)  # ... and bytes kept per line (longer lines are cut; ours are short)
-_CLOSE_WAIT_MS = const(2000)  # how long close() may spend sending its frame / closing TLS
 
 
 class WSError(Exception):
     """Handshake or connection set-up failure; str(e) is meant for humans."""
-
-
-class WSClosed(Exception):
-    """The connection is gone: .code is the close code (None if there was no close frame)."""
-
-    def __init__(self, code=None, reason=""):
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-
-    def __str__(self):
-        return "websocket closed (code %s): %s" % (self.code, self.reason)
 
 
 def parse_url(url):
@@ -194,19 +169,6 @@ def _ssl_context(cadata):
     return ssl.create_default_context(cadata=cadata) if cadata else ssl.create_default_context()
 
 
-async def _close_stream(w):
-    # MicroPython's Stream.close() is a no-op and wait_closed() closes the socket at once;
-    # CPython's wait_closed() may wait for a TLS shutdown, so it gets a bound.
-    try:
-        w.close()
-        if MICROPYTHON:
-            await w.wait_closed()
-        else:
-            await wait_for_ms(w.wait_closed(), _CLOSE_WAIT_MS)
-    except Exception:
-        pass
-
-
 async def connect(
     url, protocol="ocpp1.6", basic_auth=None, cadata=None, max_size=8192, timeout_ms=10000
 ):
@@ -227,7 +189,7 @@ async def connect(
         return await wait_for_ms(_open(), timeout_ms)
     except BaseException as e:
         if opened:
-            await _close_stream(opened[0])
+            await close_stream(opened[0])
         if isinstance(e, WSError):
             raise
         if isinstance(e, asyncio.TimeoutError):  # before OSError: a subclass of it on CPython
@@ -237,240 +199,3 @@ async def connect(
             why = "%s(%s)" % (type(e).__name__, str(e).strip())
             raise WSError("cannot connect to %s:%d: %s" % (host, port, why)) from None
         raise
-
-
-class WebSocket:
-    def __init__(self, reader, writer, max_size=8192):
-        self._r = reader
-        self._w = writer
-        self.max_size = max_size  # fixed: the receive buffer is sized from it here
-        self._buf = memoryview(bytearray(max_size))
-        self._ctl = memoryview(bytearray(125))  # control payloads, kept apart from fragments
-        # Separate header buffers: a recv may sit on half a header while another task sends.
-        self._hdr = memoryview(bytearray(8))
-        self._txh = memoryview(bytearray(14))
-        self._tx = None  # send buffer for native masking: header + one chunk, made on first use
-        self._lock = asyncio.Lock()  # MicroPython's drain() is not safe for concurrent writers
-        self._readinto = getattr(reader, "readinto", None)
-        self._rx_dirty = False  # part of a message consumed: a cancelled recv desyncs the stream
-        self._close_sent = False
-        self.closed = False
-        self.last_rx = ticks_ms()
-
-    async def _fill(self, mv):
-        # Fill mv completely from the stream without an intermediate copy where possible.
-        if self._readinto is None:
-            mv[:] = await self._r.readexactly(len(mv))  # raises IncompleteReadError(EOFError)
-            self._rx_dirty = True
-            return
-        pos, end = 0, len(mv)
-        while pos < end:
-            n = await self._readinto(mv[pos:] if pos else mv)
-            if n is None:  # TLS: poll woke us but no complete record yet
-                continue
-            if not n:
-                raise EOFError
-            pos += n
-            self._rx_dirty = True
-
-    async def _fail(self, code, why):
-        # Protocol failure: tell the peer (best effort), drop the connection, report.
-        if not self._close_sent:
-            try:
-                await wait_for_ms(self._frame(_OP_CLOSE, code.to_bytes(2, "big")), _CLOSE_WAIT_MS)
-            except Exception:
-                pass
-        await self._shut()
-        raise WSClosed(code, why)
-
-    async def recv(self):
-        # -> (is_text, payload). payload is a memoryview into the receive buffer, valid only
-        # until the next recv(): copy it (bytes(), str(mv, "utf-8")) if it must outlive that.
-        if self.closed:
-            raise WSClosed(None, "closed")
-        if self._rx_dirty:
-            await self._shut()
-            raise WSClosed(None, "recv was interrupted mid-message")
-        buf, hdr = self._buf, self._hdr
-        msg_op = -1  # opcode of the message being reassembled, -1 = between messages
-        total = 0
-        try:
-            while True:
-                await self._fill(hdr[:2])
-                self.last_rx = ticks_ms()
-                b0, n = hdr[0], hdr[1]
-                op = b0 & 0x0F
-                if b0 & 0x70:
-                    await self._fail(1002, "reserved bits set")
-                if n & 0x80:
-                    await self._fail(1002, "masked frame from server")
-                n &= 0x7F
-                if n == 126:
-                    await self._fill(hdr[:2])
-                    n = hdr[0] << 8 | hdr[1]
-                elif n == 127:
-                    await self._fill(hdr[:8])
-                    n = int.from_bytes(hdr[:8], "big")
-                if op >= _OP_CLOSE:
-                    if op > _OP_PONG:
-                        await self._fail(1002, "unknown opcode %d" % op)
-                    if not b0 & 0x80 or n > 125:
-                        await self._fail(1002, "fragmented or oversized control frame")
-                    p = self._ctl[:n]
-                    if n:
-                        await self._fill(p)
-                    if op == _OP_PING:
-                        await self._frame(_OP_PONG, p)
-                    elif op == _OP_CLOSE:
-                        await self._closed_by_peer(p)
-                    if msg_op < 0:
-                        self._rx_dirty = False
-                    continue
-                if op == _OP_CONT:
-                    if msg_op < 0:
-                        await self._fail(1002, "continuation frame without a message")
-                elif op > _OP_BINARY:
-                    await self._fail(1002, "unknown opcode %d" % op)
-                elif msg_op >= 0:
-                    await self._fail(1002, "new message inside a fragmented one")
-                else:
-                    msg_op = op
-                if total + n > self.max_size:  # checked before reading a single payload byte
-                    await self._fail(1009, "message too big")
-                if n:
-                    await self._fill(buf[total : total + n])
-                    total += n
-                if b0 & 0x80:
-                    self._rx_dirty = False
-                    return msg_op == _OP_TEXT, buf[:total]
-        except (EOFError, OSError) as e:
-            was_closed = self.closed
-            await self._shut()
-            if was_closed:  # our own close() pulled the socket from under a pending recv
-                why = "closed"
-            else:
-                why = "eof" if isinstance(e, EOFError) else "connection lost: %r" % e
-            raise WSClosed(None, why) from None
-
-    async def _closed_by_peer(self, p):
-        if len(p) == 1:
-            await self._fail(1002, "close frame with 1-byte payload")
-        code = (p[0] << 8 | p[1]) if p else None
-        try:
-            reason = str(p[2:], "utf-8")
-        except UnicodeError:
-            reason = ""
-        if not self._close_sent:  # echo the code, as RFC 6455 5.5.1 asks
-            try:
-                await wait_for_ms(self._frame(_OP_CLOSE, p[:2]), _CLOSE_WAIT_MS)
-            except Exception:
-                pass
-        await self._shut()
-        raise WSClosed(code, reason)
-
-    async def _frame(self, op, payload):
-        # One frame, FIN set, masked with a fresh key (RFC 6455 5.3: clients must mask).
-        if self.closed or self._close_sent:
-            raise WSClosed(None, "closed")
-        if op == _OP_CLOSE:
-            self._close_sent = True
-        mv = memoryview(payload)
-        n = len(mv)
-        h = self._txh
-        h[0] = 0x80 | op
-        if n < 126:
-            h[1] = 0x80 | n
-            i = 2
-        elif n < 65536:
-            h[1] = 0xFE
-            h[2:4] = n.to_bytes(2, "big")
-            i = 4
-        else:
-            h[1] = 0xFF
-            h[2:10] = n.to_bytes(8, "big")
-            i = 10
-        h[i : i + 4] = os.urandom(4)
-        i += 4
-        pos = 0
-        sent = False
-        async with self._lock:
-            w = self._w
-            if w is None:  # shut while we waited for the lock
-                raise WSClosed(None, "closed")
-            try:
-                while True:
-                    k = min(_CHUNK, n - pos)
-                    w.write(self._masked(mv, pos, k, i))
-                    pos += k
-                    i = 0
-                    sent = pos >= n
-                    await w.drain()  # per chunk: keeps MicroPython's out_buf small
-                    if sent:
-                        return
-            except BaseException as e:
-                # A frame cut short (cancelled, or the socket broke) leaves the byte stream
-                # unusable: no later frame may follow it.
-                if not sent or not isinstance(e, asyncio.CancelledError):
-                    self._close_sent = True
-                if isinstance(e, OSError):
-                    await self._shut()
-                    raise WSClosed(None, "connection lost: %r" % e) from None
-                raise
-
-    def _masked(self, mv, pos, k, i):
-        """The bytes to write for payload mv[pos:pos+k], masked, behind the first i bytes of the
-        header (i is 0 after the first chunk). Chunks start at multiples of 4, so the key starts
-        at its first byte in each; the key sits at the end of the header in self._txh."""
-        h = self._txh
-        n7 = h[1] & 0x7F  # the length encoding says where the key is
-        koff = 2 if n7 < 126 else 4 if n7 == 126 else 10
-        if _xmask is not None:
-            # Copy behind the header in one reused buffer and mask in place: the only
-            # allocations are memoryview slices.
-            tx = self._tx
-            if tx is None:
-                tx = self._tx = memoryview(bytearray(_CHUNK + 14))
-            if i:
-                tx[:i] = h[:i]
-            tx[i : i + k] = mv[pos : pos + k]
-            _xmask(tx, i, k, h, koff)
-            return tx[: i + k]
-        # XOR as big ints: no per-byte Python loop. The header rides in the same int, so a small
-        # message is one write (one TLS record).
-        width = (k + 3) & ~3
-        m = int.from_bytes(bytes(h[koff : koff + 4]) * (width >> 2), "big") >> ((width - k) << 3)
-        x = int.from_bytes(mv[pos : pos + k], "big") ^ m
-        if i:
-            x |= int.from_bytes(h[:i], "big") << (k << 3)
-        return x.to_bytes(i + k, "big")
-
-    def send(self, data, text=True):
-        # A plain function returning the frame's coroutine: awaiting it is the same to the
-        # caller, and saves a coroutine object per message.
-        if isinstance(data, str):
-            data = data.encode()
-        return self._frame(_OP_TEXT if text else _OP_BINARY, data)
-
-    async def ping(self, data=b""):
-        if isinstance(data, str):
-            data = data.encode()
-        if len(data) > 125:
-            raise ValueError("ping payload > 125 bytes")
-        await self._frame(_OP_PING, data)
-
-    async def close(self, code=1000, reason=""):
-        # Sends our close frame and drops the TCP connection without waiting for the echo:
-        # a charge point closing down has nothing left to read. Never raises.
-        if not self.closed and not self._close_sent:
-            payload = code.to_bytes(2, "big") + reason.encode()[:123]
-            try:
-                await wait_for_ms(self._frame(_OP_CLOSE, payload), _CLOSE_WAIT_MS)
-            except Exception:
-                pass
-        await self._shut()
-
-    async def _shut(self):
-        self.closed = True
-        w, self._w = self._w, None
-        if w is not None:
-            await _close_stream(w)
