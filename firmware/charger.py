@@ -243,11 +243,13 @@ class Charger:
 
     def _set_fault(self, cid, source, code):
         f = self._faults[cid]
-        if f[source] == code:
-            return
-        f[source] = code
+        if f[source] != code:  # the hardware loop asks each tick: the usual answer is no change
+            f[source] = code
+            self._fault_changed(cid)
+
+    def _fault_changed(self, cid):
         top = None
-        for c in f:
+        for c in self._faults[cid]:
             if c:
                 top = c
                 break
@@ -277,12 +279,15 @@ class Charger:
 
     # ---- the hardware loop --------------------------------------------------------------------
 
+    def _running(self, cid):
+        """The transaction the charger started on cid is on: energy is wanted."""
+        tx = self.cp.connectors[cid].tx
+        return self.energise[cid] and tx is not None and not tx.ended
+
     def _apply(self, cid):
         """Hand the interlock the facts; report whether the EV now draws energy."""
-        p = self.hw.port(cid)
-        il = p.interlock
-        tx = self.cp.connectors[cid].tx
-        il.authorised = self.energise[cid] and tx is not None and not tx.ended
+        il = self.hw.port(cid).interlock
+        il.authorised = self._running(cid)
         il.fault = self._fault[cid]
         drawing = il.update()
         if drawing != self._drawing[cid]:
@@ -308,39 +313,51 @@ class Charger:
         lock = p.lock
         if lock is None or self._lock_failed[cid] is not None:
             return
-        tx = self.cp.connectors[cid].tx
-        running = self.energise[cid] and tx is not None and not tx.ended  # (plugged in again)
-        want = self._plugged[cid] and (self._hold[cid] or running)
+        # (running: plugged in again during the transaction)
+        want = self._plugged[cid] and (self._hold[cid] or self._running(cid))
         if lock.locked != want and not lock.set(want):
             self._lock_failed[cid] = want
             self._set_fault(cid, LOCK, LOCK_FAILURE)
+
+    # The hardware loop allocates nothing in the usual tick (no state change): it runs 20 times
+    # a second, and its garbage would make the collector run often. Hence the small methods: a
+    # MicroPython function with more than 11 words of locals and stack gets its frame from the
+    # heap on every call (hal/__init__.py).
 
     def tick(self, now):
         """One round of the hardware loop over every connector."""
         self.ticks += 1
         for cid in range(1, self.n + 1):
-            p = self.hw.port(cid)
-            if p.pilot.poll():
-                self._pilot_changed(cid, p.pilot.state)
-            self._set_fault(cid, SWITCH, p.contactor.failure())
-            self._lock(cid, p)
-            self._apply(cid)
-            if self.ticks % _METER_TICKS == cid - 1:
-                p.meter.update(idle=not p.contactor.closed)
-                self.register.update(cid, p.meter.read(ENERGY))
-            if p.led is not None:
-                status = self.cp.connectors[cid].status
-                if status != self._led[cid]:
-                    self._led[cid] = status
-                    p.led.show(*pattern(status))
-                p.led.tick(now)
-        rfid = self.hw.rfid
-        if rfid is not None and self.ticks % _RFID_TICKS == 0:
-            tag = rfid.poll(now)
-            if tag:
-                self.log("charger: card %s at the reader" % tag)
-                asyncio.create_task(self.card_at_reader(tag))
+            self._tick_port(cid, now)
+        if self.hw.rfid is not None and self.ticks % _RFID_TICKS == 0:
+            self._read_card(now)
         self.hw.feed()
+
+    def _tick_port(self, cid, now):
+        p = self.hw.port(cid)
+        if p.pilot.poll():
+            self._pilot_changed(cid, p.pilot.state)
+        self._set_fault(cid, SWITCH, p.contactor.failure())
+        self._lock(cid, p)
+        self._apply(cid)
+        if self.ticks % _METER_TICKS == cid - 1:
+            p.meter.update(not p.contactor.closed)
+            self.register.update(cid, p.meter.read(ENERGY))
+        if p.led is not None:
+            self._led_tick(cid, p.led, now)
+
+    def _led_tick(self, cid, led, now):
+        status = self.cp.connectors[cid].status
+        if status != self._led[cid]:
+            self._led[cid] = status
+            led.show(*pattern(status))
+        led.tick(now)
+
+    def _read_card(self, now):
+        tag = self.hw.rfid.poll(now)
+        if tag:
+            self.log("charger: card %s at the reader" % tag)
+            asyncio.create_task(self.card_at_reader(tag))
 
     async def _hardware_loop(self):
         while True:

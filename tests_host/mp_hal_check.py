@@ -6,7 +6,7 @@ import math
 import random
 
 from hal.meter import Meter, Register
-from hal.pilot import Pilot, amps_for, classify, duty_for, levels
+from hal.pilot import Pilot, amps_for, classify, duty_for, high_level, low_level
 
 CT = {"ratio": 2000, "burden": 33.0}
 
@@ -61,7 +61,7 @@ p = Pilot(PWM(), ADC(), (2979, 59577))
 buf = p._buf
 for i in range(48):
     buf[i] = 2979 + (6000 + 12000) * (59577 - 2979) // 24000 if i % 4 == 0 else 2979
-high, low = levels(buf, 48, 4700)
+high, low = high_level(buf, 48, 4700), low_level(buf, 48, 4700)
 assert classify(p.mv(high)) == "C" and p.mv(low) < -11000, (p.mv(high), p.mv(low))
 
 r = Register()
@@ -72,7 +72,7 @@ while t < 3600000:
     r.integrate(t)
 assert r.wh == 3680 + 3680 * (t - 3600000) // 3600000, r.wh
 
-# No allocation per sample: levels() allocates the same for a burst of 48 as for one of 8, and
+# No allocation per sample: the pilot allocates nothing at all per poll, and
 # compute() about the same for 80 samples as for 8 (a few floats per phase; the branch taken by
 # the averaging may differ by one or two of them, while one object per sample would be 1 KB).
 def alloc(fn):
@@ -85,8 +85,11 @@ def alloc(fn):
     return b - a
 
 
-a48, a8 = alloc(lambda: levels(buf, 48, 4700)), alloc(lambda: levels(buf, 8, 4700))
-assert a48 == a8, (a48, a8)
+for f in (high_level, low_level):
+    assert alloc(lambda: f(buf, 48, 4700)) == 0, f
+p.adc.v = 30000
+p.poll()
+assert alloc(p.poll) == 0  # the hardware loop polls 20 times a second per connector
 m._n = 8
 small = alloc(lambda: m.compute())
 m._n = 80

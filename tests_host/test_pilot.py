@@ -8,7 +8,14 @@ import pytest
 import hwsupport  # noqa: F401  (puts firmware/ on the path)
 from hwsupport import CAL, FakePWM, SeqADC, burst, raw
 from hal import pilot
-from hal.pilot import Pilot, amps_for, classify, duty_for, levels
+from hal.pilot import Pilot, amps_for, classify, duty_for, high_level, low_level
+
+
+def levels(buf, n, flat):
+    """(high, low) of a burst as the pilot sees them; low None for a steady level."""
+    low = low_level(buf, n, flat)
+    return high_level(buf, n, flat), None if low < 0 else low
+
 
 LEVELS = {"A": 12000, "B": 9000, "C": 6000, "D": 3000, "E": 0, "F": -12000}
 

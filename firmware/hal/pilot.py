@@ -78,36 +78,63 @@ def classify(mv, prev=None):
     return "F"
 
 
-def levels(buf, n, flat):
-    """(high, low) mean raw readings of a burst; low is None when the burst is one steady
-    level, spanning less than `flat` (then high is its mean). No allocation but the result."""
-    lo = hi = buf[0]
+# The burst is processed by small functions returning one int each, over several passes: a
+# MicroPython function whose locals and stack exceed 11 words gets its frame from the heap on
+# every call (hal/__init__.py), and a poll runs 20 times a second per connector.
+def _max(buf, n):
+    m = buf[0]
     for i in range(1, n):
-        v = buf[i]
-        if v > hi:
-            hi = v
-        elif v < lo:
-            lo = v
-    if hi - lo < flat:
-        s = 0
-        for i in range(n):
-            s += buf[i]
-        return s // n, None
-    split = (hi + lo) >> 1
-    sh = nh = sl = nl = 0
+        if buf[i] > m:
+            m = buf[i]
+    return m
+
+
+def _min(buf, n):
+    m = buf[0]
+    for i in range(1, n):
+        if buf[i] < m:
+            m = buf[i]
+    return m
+
+
+def _sum_above(buf, n, split):
+    s = 0
     for i in range(n):
-        v = buf[i]
-        if v > split:
-            sh += v
-            nh += 1
-        else:
-            sl += v
-            nl += 1
-    if nh < _MIN_GROUP:  # a spike above a steady level
-        return sl // nl, None
-    if nl < _MIN_GROUP:
-        return sh // nh, None
-    return sh // nh, sl // nl
+        if buf[i] > split:
+            s += buf[i]
+    return s
+
+
+def _count_above(buf, n, split):
+    k = 0
+    for i in range(n):
+        if buf[i] > split:
+            k += 1
+    return k
+
+
+def high_level(buf, n, flat):
+    """The high-phase level of a burst, as a mean raw reading: of the upper group when the
+    burst spans at least `flat`, else of the whole burst (one steady level). No allocation."""
+    if _max(buf, n) - _min(buf, n) < flat:
+        return _sum_above(buf, n, -1) // n
+    split = (_max(buf, n) + _min(buf, n)) >> 1
+    k = _count_above(buf, n, split)
+    if k < _MIN_GROUP:  # a spike above a steady level
+        return (_sum_above(buf, n, -1) - _sum_above(buf, n, split)) // (n - k)
+    return _sum_above(buf, n, split) // k
+
+
+def low_level(buf, n, flat):
+    """The low-phase level of a burst (mean raw reading of the lower group), or -1 when the
+    burst is one steady level: it spans less than `flat`, or a group is a mere spike."""
+    if _max(buf, n) - _min(buf, n) < flat:
+        return -1
+    split = (_max(buf, n) + _min(buf, n)) >> 1
+    k = _count_above(buf, n, split)
+    if k < _MIN_GROUP or n - k < _MIN_GROUP:
+        return -1
+    return (_sum_above(buf, n, -1) - _sum_above(buf, n, split)) // (n - k)
 
 
 class Pilot:
@@ -147,10 +174,10 @@ class Pilot:
     def sample(self):
         """One burst of readings; returns how many were taken."""
         buf = self._buf
-        read = self.adc.read_u16
+        adc = self.adc
         t = ticks_us()
         for i in range(_N):
-            buf[i] = read()
+            buf[i] = adc.read_u16()
             t = ticks_add(t, _SPACING_US)
             while ticks_diff(t, ticks_us()) > 0:
                 pass
@@ -159,8 +186,9 @@ class Pilot:
     def poll(self):
         """Measure, classify and debounce; True when the debounced state changed."""
         n = self.sample()
-        high, low = levels(self._buf, n, self._flat)
-        return self.feed(self.mv(high), None if low is None else self.mv(low))
+        low = low_level(self._buf, n, self._flat)
+        low = None if low < 0 else self.mv(low)
+        return self.feed(self.mv(high_level(self._buf, n, self._flat)), low)
 
     def feed(self, high_mv, low_mv):
         """Debounce one measurement (levels in millivolts); True when the state changed."""

@@ -102,26 +102,38 @@ class Mfrc522:
 
     # ---- frames -----------------------------------------------------------------------------
 
+    # Polled 4 times a second with no card in the field: that path allocates nothing, hence
+    # the small methods (a large frame comes from the heap on every call: hal/__init__.py).
+
     def transceive(self, n, bits=0):
         """Send self._tx[:n] (the last byte only `bits` bits when nonzero); returns the number
         of bytes answered into self._rx, or -1 for no answer or a garbled one."""
         self._write(_COMMAND, _IDLE)
         self._write(_COM_IRQ, 0x7F)  # clear every interrupt bit
         self._write(_FIFO_LEVEL, 0x80)  # flush
+        self._fill(n)
+        self._write(_COMMAND, _TRANSCEIVE)
+        self._write(_BIT_FRAMING, 0x80 | bits)  # StartSend
+        answered = self._wait()
+        self._write(_BIT_FRAMING, 0)
+        return self._fetch() if answered else -1
+
+    def _fill(self, n):
         tx = self._tx
         for i in range(n):
             self._write(_FIFO_DATA, tx[i])
-        self._write(_COMMAND, _TRANSCEIVE)
-        self._write(_BIT_FRAMING, 0x80 | bits)  # StartSend
+
+    def _wait(self):
+        """True once the card answered, False on silence (the chip's timer, or ours)."""
         t0 = ticks_ms()
         while True:
             irq = self._read(_COM_IRQ)
             if irq & 0x30:  # RxIRq or IdleIRq: an answer
-                break
+                return True
             if irq & 0x01 or ticks_diff(ticks_ms(), t0) > _TIMEOUT_MS:  # TimerIRq: silence
-                self._write(_BIT_FRAMING, 0)
-                return -1
-        self._write(_BIT_FRAMING, 0)
+                return False
+
+    def _fetch(self):
         if self._read(_ERROR) & 0x1B:  # BufferOvfl, CollErr, ParityErr, ProtocolErr
             return -1
         got = self._read(_FIFO_LEVEL)
@@ -135,10 +147,14 @@ class Mfrc522:
     def read_uid(self):
         """The UID length (4, 7 or 10) of a card in the field, with its bytes in self.uid;
         0 when there is none (or two collide)."""
-        tx, rx, uid = self._tx, self._rx, self.uid
-        tx[0] = _WUPA
+        self._tx[0] = _WUPA
         if self.transceive(1, 7) != 2:  # ATQA
             return 0
+        return self._select()
+
+    def _select(self):
+        # Anticollision and SELECT through the cascade levels (ISO/IEC 14443-3 6.5.3).
+        tx, rx, uid = self._tx, self._rx, self.uid
         got = 0
         for sel in _SELECT:
             tx[0] = sel
@@ -205,13 +221,18 @@ class Reader:
     def poll(self, now=None):
         if not self.ok:
             return None
-        now = ticks_ms() if now is None else now
+        n = self._read_uid()
+        return self._seen_card(n, ticks_ms() if now is None else now) if n else None
+
+    def _read_uid(self):
         try:
-            n = self.chip.read_uid()
-        except OSError:
-            n = 0
-        if n == 0:
-            return None
+            return self.chip.read_uid()
+        except OSError:  # the bus failed: no card this time
+            return 0
+
+    def _seen_card(self, n, now):
+        # The idTag of a card just read (its UID's n bytes in chip.uid), unless it is the one
+        # reported last and was never away for _GONE_MS.
         uid = self.chip.uid
         last = self._last
         same = last is not None and len(last) == n
