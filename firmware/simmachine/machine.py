@@ -102,7 +102,7 @@ class SPI:
         world().spi(buf, None)
 
     def write_readinto(self, wbuf, rbuf):
-        world().spi(bytes(wbuf), rbuf)
+        world().spi(wbuf, rbuf)  # the chip reads each byte of wbuf before writing rbuf's
 
     def read(self, n, write=0):
         r = bytearray(n)

@@ -85,7 +85,10 @@ class Chip:
     def reset(self):
         self.regs = bytearray(64)
         self.regs[_VERSION] = 0x92
-        self.fifo = bytearray()
+        # The 64-byte FIFO, preallocated: the driver polls 4 times a second, and the simulator's
+        # heap figures should be the firmware's. Bytes fifo[head:tail] are in it.
+        self.fifo = bytearray(64)
+        self._head = self._tail = 0
         self._addr = None
 
     def present(self, uid):
@@ -102,27 +105,29 @@ class Chip:
         # The first byte of a transaction is an address; when reading, each further byte is the
         # next address and the previous register's value comes back meanwhile.
         for i in range(len(w)):
-            b = w[i]
-            out = 0
-            if self._addr is None:
-                self._addr = b
-            elif self._addr & 0x80:
-                out = self._read((self._addr >> 1) & 0x3F)
-                self._addr = b
-            else:
-                self._write((self._addr >> 1) & 0x3F, b)
+            out = self._byte(w[i])
             if r is not None:
                 r[i] = out
 
+    def _byte(self, b):
+        if self._addr is None:
+            self._addr = b
+            return 0
+        if self._addr & 0x80:
+            out = self._read((self._addr >> 1) & 0x3F)
+            self._addr = b
+            return out
+        self._write((self._addr >> 1) & 0x3F, b)
+        return 0
+
     def _read(self, reg):
         if reg == _FIFO_DATA:
-            if not self.fifo:
+            if self._head == self._tail:
                 return 0
-            v = self.fifo[0]
-            self.fifo = self.fifo[1:]
-            return v
+            self._head += 1
+            return self.fifo[self._head - 1]
         if reg == _FIFO_LEVEL:
-            return len(self.fifo)
+            return self._tail - self._head
         return self.regs[reg]
 
     def _write(self, reg, v):
@@ -138,9 +143,11 @@ class Chip:
                 regs[reg] &= ~v & 0x7F
         elif reg == _FIFO_LEVEL:
             if v & 0x80:
-                self.fifo = bytearray()
+                self._head = self._tail = 0
         elif reg == _FIFO_DATA:
-            self.fifo.append(v)
+            if self._tail < 64:
+                self.fifo[self._tail] = v
+                self._tail += 1
         elif reg == _BIT_FRAMING:
             regs[reg] = v & 0x7F
             if v & 0x80 and regs[_COMMAND] == _TRANSCEIVE:
@@ -149,12 +156,14 @@ class Chip:
             regs[reg] = v
 
     def _transceive(self, bits):
-        frame = bytes(self.fifo)
-        self.fifo = bytearray()
+        reply = None
+        if self.card is not None:
+            reply = self.card.answer(bytes(self.fifo[self._head : self._tail]), bits)
+        self._head = self._tail = 0
         self.regs[_ERROR] = 0
-        reply = None if self.card is None else self.card.answer(frame, bits)
         if reply is None:
             self.regs[_COM_IRQ] |= 0x01  # TimerIRq: the chip's timer ran out
         else:
-            self.fifo = bytearray(reply)
+            self.fifo[: len(reply)] = reply
+            self._tail = len(reply)
             self.regs[_COM_IRQ] |= 0x30  # RxIRq | IdleIRq

@@ -185,22 +185,29 @@ class World:
         if p is None or p[0] != duty:
             self.pwm[pin] = [duty, ticks_us()]
 
+    # A reading is taken up to 48 times per pilot poll: these allocate nothing (small frames:
+    # see firmware/hal/__init__.py), or the simulator's heap figures would be the world's.
     def adc(self, pin):
         a = self.adcs.get(pin)
         if a is None:
             return 0
-        ev, phase = a
-        if phase is None:
-            lo, hi = ev.spec["pilot_cal"]
-            mv = ev.pilot_mv() + _noise(_PILOT_NOISE_MV)
-            raw = lo + (mv + 12000) * (hi - lo) // 24000
-        else:
-            per = self.period_us
-            scale, bias = self.ct_scale[pin]
-            t = (ticks_us() + ev.phase_us + phase * per // 3) % per  # L2, L3: 120, 240 degrees
-            s = isine(t, per)
-            raw = bias + (ev.amps() * scale >> 10) * s // 32767 + _noise(_CT_NOISE)
+        raw = self._pilot_raw(a[0]) if a[1] is None else self._ct_raw(pin, a[0], a[1])
         return min(max(raw, 0), 65535) & 0xFFF0
+
+    def _pilot_raw(self, ev):
+        cal = ev.spec["pilot_cal"]
+        mv = ev.pilot_mv() + _noise(_PILOT_NOISE_MV)
+        return cal[0] + (mv + 12000) * (cal[1] - cal[0]) // 24000
+
+    def _ct_raw(self, pin, ev, phase):
+        scale = self.ct_scale[pin]  # (read_u16 units per amp peak x 1024, bias)
+        wave = self._wave(ev, phase)
+        return scale[1] + (ev.amps() * scale[0] >> 10) * wave // 32767 + _noise(_CT_NOISE)
+
+    def _wave(self, ev, phase):
+        # 32767 x the mains sine now, at the EV's phase; L2, L3 lag 120 and 240 degrees.
+        per = self.period_us
+        return isine((ticks_us() + ev.phase_us + phase * per // 3) % per, per)
 
     def spi(self, w, r):
         if self.rfid_cs is not None and self.out.get(self.rfid_cs) == 0:
