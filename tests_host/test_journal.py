@@ -44,6 +44,9 @@ def mv(cid, wh, ts=TS, extra=()):
     {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
         {"value": "1", "unit": "furlong"}]}]},
     {"connectorId": 1, "meterValue": [{"timestamp": TS + "x", "sampledValue": [{"value": "1"}]}]},
+    # Dates parse() accepts but clock.fmt() never writes (Feb 30, 24:00), and a leap day.
+    mv(1, 5, "2026-02-30T10:00:00Z"), mv(1, 5, "2026-03-01T24:00:00Z"),
+    mv(1, 5, "2100-02-29T10:00:00Z"), mv(1, 5, "2024-02-29T23:59:59Z"),
     {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": 1}]}]},
     {"connectorId": 300, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "1"}]}]},
     {"connectorId": 1, "meterValue": []},
@@ -60,6 +63,7 @@ def test_codec_round_trips(payload):
 
 def test_codec_is_compact():
     assert len(jcodec.pack(mv(1, 12345))) <= 18  # ~185 bytes of JSON
+    assert len(jcodec.pack(mv(1, 5, "2024-02-29T23:59:59Z"))) <= 18
     start = {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS}
     assert len(jcodec.pack(start)) <= 36
 
@@ -440,6 +444,56 @@ def test_a_full_journal_drops_the_oldest_meter_values_only(flash):
     assert values == list(range(values[0], 123456 + 150 * 20 * 250 + 1, 250))
     assert values[0] > 123456 + 250  # the oldest went
     assert q.count == len([1 for _, k, _ in records(q.j) if k in (0xA1, 0xA2, 0xA3)])
+
+
+def test_a_dropped_head_is_not_sent_from_memory(flash):
+    # The message queued into an empty queue is sent from RAM rather than read back from flash;
+    # when a full journal drops it before it goes, what is sent must follow the journal.
+    cp = boot(info=dict(INFO, journal_bytes=1500))
+    q = cp.txq
+    sent = []
+
+    async def call(action, payload, timeout_ms=None):
+        sent.append((action, dict(payload)))
+        return {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}
+
+    cp.call = call
+    tx = api.Transaction(1, "TAG", 100, TS)
+    q.put("StartTransaction", {"connectorId": 1, "idTag": "TAG", "meterStart": 100,
+                               "timestamp": TS}, tx)
+    assert run(q.send_next()) and not len(q)
+    t0 = clock.parse(TS)
+    for k in range(120):  # no link meanwhile: the oldest samples make room for the newest
+        q.put("MeterValues", mv(1, 101 + k, clock.fmt(t0 + k)), tx)
+    assert q.j.size <= 1500
+    while len(q):
+        assert run(q.send_next())
+    values = [int(p["meterValue"][0]["sampledValue"][0]["value"]) for a, p in sent[1:]]
+    assert 101 not in values and values == list(range(values[0], 221))
+    assert all(p["transactionId"] == 7 for a, p in sent[1:])
+
+
+def test_a_payload_is_sent_as_queued_with_its_transaction_id(flash):
+    cp = boot()
+    sent = []
+
+    async def call(action, payload, timeout_ms=None):
+        sent.append((action, dict(payload)))
+        return {"transactionId": 9, "idTagInfo": {"status": "Accepted"}}
+
+    cp.call = call
+    tx = api.Transaction(1, "TAG", 100, TS)
+    start = {"connectorId": 1, "idTag": "TAG", "meterStart": 100, "timestamp": TS}
+    q = cp.txq
+    q.put("StartTransaction", dict(start), tx)
+    q.put("MeterValues", mv(1, 150), tx)  # behind the Start: read back from the journal
+    run(q.send_next())
+    run(q.send_next())
+    q.put("MeterValues", mv(1, 200), tx)  # into an empty queue
+    run(q.send_next())
+    assert sent == [("StartTransaction", start),
+                    ("MeterValues", dict(mv(1, 150), transactionId=9)),
+                    ("MeterValues", dict(mv(1, 200), transactionId=9))]
 
 
 def test_online_journal_stays_small_and_wear_per_transaction(csms, capsys):

@@ -60,6 +60,10 @@ class OCPP(ChargePoint):
     def __init__(self, cp_info, cs_info, callback, log=None):
         super().__init__(cp_info, cs_info, callback, log)
         self.vendors = {}
+        self.sampling = {}  # configuration key -> (its value, its items parsed): metering.py
+
+    def sample(self, cid, context, key, ts=None):
+        return metering.sample(self, cid, context, key, ts)
 
     def session_open(self, connector=None):
         return Session(self, connector)
@@ -329,12 +333,12 @@ async def _metering(cp, c, tx):
         e = cp.meter(c.id, _ENERGY)
         if e is not None:
             tx.meter_last = int(e)
-        mv = cp.sample(c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
+        mv = metering.sample(cp, c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
         if mv:
             cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
         if cp.config.get("StopTxnSampledData"):
             metering.keep_for_stop(
-                tx, cp.sample(c.id, "Sample.Periodic", "StopTxnSampledData", ts))
+                tx, metering.sample(cp, c.id, "Sample.Periodic", "StopTxnSampledData", ts))
 
 
 async def remote_start(cp, sess, id_tag):

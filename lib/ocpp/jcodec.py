@@ -54,6 +54,8 @@ _WORDS = (
     b'"reservationId":',
 )
 _TSWORD = const(26)  # the code of '"timestamp":"'
+_MONTH_DAYS = b"\x1f\x1c\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f"
+_MV_MAX = const(1024)  # pack(): a MeterValues form longer than this takes the JSON form
 
 
 # sampledValue's optional enumerated fields (§7.33), in bit order. Never reorder: flash holds
@@ -79,9 +81,30 @@ _FIELDS = (
 
 def pack(payload):
     """dict -> bytes."""
-    b = _pack_meter_values(payload)
-    if b is not None:
-        return b
+    buf = bytearray(_MV_MAX)
+    n = pack_into(payload, buf, 0)
+    return bytes(buf[:n]) if n >= 0 else pack_json(payload)
+
+
+def pack_into(payload, buf, i):
+    """Write payload's byte form into buf from offset i, without allocating for the common
+    MeterValues; returns where it ends, or -1 when it does not fit (then use pack_json())."""
+    try:
+        end = _pack_meter_values(payload, buf, i)
+    except IndexError:  # the MeterValues form, but bigger than buf
+        return -1
+    if end is not None:
+        return end
+    b = pack_json(payload)
+    end = i + len(b)
+    if end > len(buf):
+        return -1
+    buf[i:end] = b
+    return end
+
+
+def pack_json(payload):
+    """dict -> bytes, in the JSON form (any payload)."""
     b = json.dumps(payload, separators=(",", ":")).encode()
     for i in range(len(_WORDS)):
         w = _WORDS[i]
@@ -112,18 +135,35 @@ def pack(payload):
 
 
 def _stamp(b, i):
-    # The UTC seconds of the 20 characters at b[i:], if a closing quote follows and they are
-    # exactly what clock.fmt() writes for that second; else None.
+    # The UTC seconds of the 20 characters at b[i:] if a closing quote follows them, else None.
     if b[i + 20 : i + 21] != b'"':
         return None
     try:
-        s = b[i : i + 20].decode()
+        return _secs(b[i : i + 20].decode())
     except UnicodeError:
         return None
-    t = clock.parse(s)
-    if t is None or t < 0 or t > 0xFFFFFFFF or clock.fmt(t) != s:
+
+
+def _secs(s):
+    # The UTC seconds of s if it is exactly what clock.fmt() writes for them
+    # ("YYYY-MM-DDTHH:MM:SSZ"), else None. Checked field by field: formatting the time again to
+    # compare would allocate for every sample. parse() checks the digits and separators, but
+    # takes 2026-02-30 for 2026-03-02 and 24:00 for 00:00 the next day.
+    if not isinstance(s, str) or len(s) != 20 or s[10] != "T" or s[19] != "Z":
         return None
-    return t
+    t = clock.parse(s)
+    if t is None or t < 0 or t > 0xFFFFFFFF:
+        return None
+    y, m, d = _n2(s, 0) * 100 + _n2(s, 2), _n2(s, 5), _n2(s, 8)
+    if not 1 <= m <= 12 or _n2(s, 11) > 23 or _n2(s, 14) > 59 or _n2(s, 17) > 59:
+        return None
+    leap = m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    return t if 1 <= d <= _MONTH_DAYS[m - 1] + leap else None
+
+
+def _n2(s, i):
+    # The two digits at s[i] (parse() has checked that they are digits).
+    return (ord(s[i]) - 48) * 10 + ord(s[i + 1]) - 48
 
 
 def unpack(b):
@@ -162,46 +202,61 @@ def unpack(b):
     return d
 
 
-def _pack_meter_values(p):
-    # The MeterValues form, or None when p has another shape (then JSON it is).
+def _pack_meter_values(p, buf, i):
+    # The MeterValues form written into buf from i -> where it ends, or None when p has another
+    # shape (then JSON it is); IndexError when buf is too small. The only allocations are the
+    # value texts' bytes and the timestamp check.
     if len(p) != 2 or not isinstance(p.get("connectorId"), int):
         return None
     mvs = p.get("meterValue")
     c = p["connectorId"]
     if not isinstance(mvs, list) or not 0 < len(mvs) < 256 or not 0 <= c < 256:
         return None
-    out = bytearray((0, c, len(mvs)))
+    buf[i + 2] = len(mvs)  # the furthest first: IndexError before anything is written
+    buf[i] = 0
+    buf[i + 1] = c
+    i += 3
     for mv in mvs:
         svs = mv.get("sampledValue") if isinstance(mv, dict) and len(mv) == 2 else None
-        ts = mv.get("timestamp") if svs is not None else None
-        t = _stamp(ts.encode() + b'"', 0) if isinstance(ts, str) else None
+        t = _secs(mv.get("timestamp")) if svs is not None else None
         if t is None or not isinstance(svs, list) or not 0 < len(svs) < 256:
             return None
-        out += struct.pack(">IB", t, len(svs))
+        _room(buf, i, 5)
+        struct.pack_into(">IB", buf, i, t, len(svs))
+        i += 5
         for sv in svs:
             v = sv.get("value") if isinstance(sv, dict) else None
             if not isinstance(v, str):
                 return None
-            v = v.encode()
+            at = i
+            i += 1
             bits = 0
             n = 1
-            at = len(out)
-            out.append(0)
-            for i in range(len(_FIELDS)):
-                x = sv.get(_FIELDS[i][0])
+            for k in range(len(_FIELDS)):
+                x = sv.get(_FIELDS[k][0])
                 if x is None:
                     continue
-                if x not in _FIELDS[i][1]:
+                if x not in _FIELDS[k][1]:
                     return None
-                bits |= 1 << i
+                bits |= 1 << k
                 n += 1
-                out.append(_FIELDS[i][1].index(x))
+                buf[i] = _FIELDS[k][1].index(x)
+                i += 1
+            v = v.encode()
             if n != len(sv) or len(v) > 255:
                 return None  # a field we do not know, or a null one
-            out[at] = bits
-            out.append(len(v))
-            out += v
-    return bytes(out)
+            buf[at] = bits
+            _room(buf, i, 1 + len(v))
+            buf[i] = len(v)
+            buf[i + 1 : i + 1 + len(v)] = v
+            i += 1 + len(v)
+    return i
+
+
+def _room(buf, i, n):
+    # Slice assignment past the end would grow buf instead of failing.
+    if i + n > len(buf):
+        raise IndexError
 
 
 def _unpack_meter_values(b):

@@ -3,10 +3,10 @@
 #
 #     kind (1 byte, 0xA0..0xAF)  length (2, little-endian)  CRC32 (4) of kind+length+body  body
 #
-# A record is appended with one write and the file closed at once (closing is what commits on
-# littlefs), so a power cut leaves at worst a torn last record. Reading checks every CRC: a torn
-# or damaged record is dropped with a log line and the reader resynchronises on the next record
-# whose CRC holds, so every intact record survives, wherever the damage is. Rewriting (to drop
+# A record is appended and the file closed at once (closing is what commits on littlefs), so a
+# power cut leaves at worst a torn last record. Reading checks every CRC: a torn or damaged record
+# is dropped with a log line and the reader resynchronises on the next record whose CRC holds, so
+# every intact record survives, wherever the damage is. Rewriting (to drop
 # dead records) goes to a new file that is renamed over the old one: rename is atomic on littlefs
 # and POSIX, so a power cut leaves either the old or the new journal, never a mix. Appends never
 # rewrite what is already on flash, which is what keeps wear low.
@@ -26,33 +26,39 @@ class Journal:
     def __init__(self, name, log):
         self.path = store.path(name)
         self.log = log
-        self.size = 0
+        self.size = _size(self.path)
         self.written = 0  # bytes written to flash since boot (appends and rewrites): wear
         self.damaged = 0  # bytes dropped while reading, since boot
         self._new = None  # the file being written by a rewrite
         self._new_size = 0
-        try:
-            self.size = os.stat(self.path)[6]
-        except OSError:
-            pass
+        self._hdr = bytearray(_HDR)  # the header being written
+        self._kl = memoryview(self._hdr)[:3]  # its kind and length: where the CRC starts
         try:  # a rewrite cut short by a power cut: the old journal is still whole
             os.remove(self.path + ".new")
         except OSError:
             pass
 
-    @staticmethod
-    def _record(kind, body):
-        head = struct.pack("<BH", kind, len(body))
-        return head + struct.pack("<I", crc32(body, crc32(head)) & 0xFFFFFFFF) + body
+    def _put(self, f, kind, body):
+        # Header and body in two writes from our buffers: nothing is copied together. A power
+        # cut between them leaves a torn record, which the CRC tells like any other.
+        h = self._hdr
+        struct.pack_into("<BH", h, 0, kind, len(body))
+        struct.pack_into("<I", h, 3, crc32(body, crc32(self._kl)) & 0xFFFFFFFF)
+        f.write(h)
+        f.write(body)
+        self.written += _HDR + len(body)
+        return _HDR + len(body)
 
     def append(self, kind, body):
         """Write one record at the end; returns its offset. OSError when flash is full."""
-        rec = self._record(kind, body)
         off = self.size
-        with open(self.path, "ab") as f:
-            f.write(rec)
-        self.size += len(rec)
-        self.written += len(rec)
+        try:
+            with open(self.path, "ab") as f:
+                self.size += self._put(f, kind, body)
+        except OSError:
+            # Part of the record may be on flash: later offsets must follow the file.
+            self.size = _size(self.path)
+            raise
         return off
 
     def reader(self, off=0):
@@ -73,11 +79,8 @@ class Journal:
 
     def add(self, kind, body):
         """Add a record to the new journal; returns its offset there."""
-        rec = self._record(kind, body)
         off = self._new_size
-        self._new.write(rec)
-        self._new_size += len(rec)
-        self.written += len(rec)
+        self._new_size += self._put(self._new, kind, body)
         return off
 
     def commit(self):
@@ -94,6 +97,13 @@ class Journal:
                 os.remove(self.path + ".new")
             except OSError:
                 pass
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return 0
 
 
 class Reader:

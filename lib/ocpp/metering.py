@@ -1,10 +1,73 @@
 # Meter values beyond the periodic samples: clock-aligned data (MeterValuesAlignedData every
 # ClockAlignedDataInterval, aligned to midnight UTC, §9.1.5) and the transactionData of
-# StopTransaction (StopTxnSampledData / StopTxnAlignedData, §4.10, §9.1.25, §9.1.27).
+# StopTransaction (StopTxnSampledData / StopTxnAlignedData, §4.10, §9.1.25, §9.1.27); and the
+# sampling itself, which all of them and the periodic samples (api.py) share.
 from . import clock
 from .compat import const, sleep_ms
 
 _STOP_DATA_MAX = const(8)  # meterValue elements kept for StopTransaction: the first + the latest
+# The unit of a measurand by its first words (§7.31, §7.45); the first match wins, none: no unit.
+_UNITS = (
+    ("Energy.Reactive", "varh"),
+    ("Energy", "Wh"),
+    ("Power.Reactive", "var"),
+    ("Power.Factor", None),
+    ("Power", "W"),
+    ("Current", "A"),
+    ("Voltage", "V"),
+    ("Temperature", "Celsius"),
+    ("SoC", "Percent"),
+)
+
+
+def sample(cp, cid, context, key, ts=None):
+    """One meterValue element (§7.33) with the measurands of the CSL configuration key, or None
+    when the meter gives none of them. An item such as Current.Import.L1 is asked of the
+    callback whole and sent as measurand plus phase."""
+    values = None
+    for item, m, phase, unit in _items(cp, key):
+        v = cp.meter(cid, item)
+        if v is None:
+            continue
+        whole = m.startswith("Energy")  # §7.33 allows decimals; a register counts whole Wh
+        sv = {"value": str(int(v) if whole else v), "context": context, "measurand": m}
+        if phase:
+            sv["phase"] = phase
+        if unit:
+            sv["unit"] = unit
+        if values is None:
+            values = [sv]
+        else:
+            values.append(sv)
+    if values is None:
+        return None
+    return {"timestamp": ts or clock.now_iso(), "sampledValue": values}
+
+
+def _items(cp, key):
+    # The key's items as (item, measurand, phase, unit), parsed once per value of the key: the
+    # split and the lookups would otherwise be paid at every sample.
+    csl = cp.config.get(key)
+    memo = cp.sampling.get(key)
+    if memo is not None and memo[0] == csl:
+        return memo[1]
+    items = []
+    for item in csl.split(","):
+        if not item:
+            continue
+        m, phase = item, None
+        if item not in cp.config.measurands:
+            dot = item.rfind(".")
+            m, phase = item[:dot], item[dot + 1 :]
+        unit = None
+        for prefix, u in _UNITS:
+            if m.startswith(prefix):
+                unit = u
+                break
+        items.append((item, m, phase, unit))
+    items = tuple(items)
+    cp.sampling[key] = (csl, items)
+    return items
 
 
 def keep_for_stop(tx, mv):
@@ -23,13 +86,13 @@ def keep_for_stop(tx, mv):
 def begin(cp, c, tx):
     """At the start of a transaction: the Transaction.Begin element for the stop data."""
     if cp.config.get("StopTxnSampledData"):
-        keep_for_stop(tx, cp.sample(c.id, "Transaction.Begin", "StopTxnSampledData"))
+        keep_for_stop(tx, sample(cp, c.id, "Transaction.Begin", "StopTxnSampledData"))
 
 
 def end(cp, c, tx):
     """transactionData for StopTransaction (or None): what was kept, plus Transaction.End."""
     if cp.config.get("StopTxnSampledData"):
-        keep_for_stop(tx, cp.sample(c.id, "Transaction.End", "StopTxnSampledData"))
+        keep_for_stop(tx, sample(cp, c.id, "Transaction.End", "StopTxnSampledData"))
     data = tx.stop_data
     tx.stop_data = None
     return data
@@ -63,8 +126,8 @@ def _at_boundary(cp, slot):
         tx = c.tx
         if tx is None or tx.ended:
             continue
-        mv = cp.sample(c.id, "Sample.Clock", "MeterValuesAlignedData", ts)
+        mv = sample(cp, c.id, "Sample.Clock", "MeterValuesAlignedData", ts)
         if mv:
             cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
         if cp.config.get("StopTxnAlignedData"):
-            keep_for_stop(tx, cp.sample(c.id, "Sample.Clock", "StopTxnAlignedData", ts))
+            keep_for_stop(tx, sample(cp, c.id, "Sample.Clock", "StopTxnAlignedData", ts))

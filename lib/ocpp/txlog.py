@@ -147,6 +147,7 @@ def compact(q, free=0, quiet=False):
     they need and a checkpoint of each running (or not yet recovered) transaction. With free,
     the oldest MeterValues are left out until that many bytes are freed."""
     j = q.j
+    q._hot = None  # its offset changes (or it is dropped): read it back when it is sent
     head = busy = None
     count = mvs = live = dropped = 0
     items = {}

@@ -26,6 +26,7 @@ _DROP_BYTES = const(2048)  # a full journal frees at least this much MeterValues
 _CHECKPOINT_MS = const(60000)
 _ITEMS = const(8)  # Start/Stop items kept for API waiters; older ones have long timed out
 _ENERGY = "Energy.Active.Import.Register"
+_BUF = const(512)  # a record body built in place; a longer one (rare) is built apart
 
 
 class Item:
@@ -55,6 +56,11 @@ class TxQueue:
         self._retry_at = None
         self._busy = None  # offset of the message on its way
         self._ltx = 0  # the last local id given out
+        # The message queued into an empty queue is the next to send: kept as (offset, kind,
+        # local id, body length, payload) so it need not be read back and decoded.
+        self._hot = None
+        self._buf = bytearray(_BUF)  # the record body being written
+        self._mv = memoryview(self._buf)
 
     def __len__(self):
         return self.count
@@ -62,6 +68,8 @@ class TxQueue:
     # ---- queueing ---------------------------------------------------------------------------
 
     def put(self, action, payload, tx):
+        """Queue a message; returns the Item of a Start/Stop (an API call may wait for its
+        answer), None for MeterValues."""
         self._load()
         kind = START + _ACTIONS.index(action)
         if kind == START:
@@ -76,17 +84,22 @@ class TxQueue:
                 if o is not None:  # a sample carries the energy register: a checkpoint too
                     o[1] = tx.meter_last
                     o[2] = ticks_ms()
+        empty = not self.count
+        off = self.write(kind, ltx, payload)
+        self.cp.wake()
+        if off is not None and empty:
+            self._hot = (off, kind, ltx, self.j.size - off - 7, payload)
+        if kind == METER_VALUES:
+            return None
         item = Item(action, payload, tx)
-        item.off = self.write(kind, ltx, payload)
-        if item.off is not None:
+        item.off = off
+        if off is not None:
             if kind == START:
                 self.cp.log("txqueue: StartTransaction L%d journaled (connector %d, idTag %s)"
                             % (ltx, tx.connector, tx.id_tag))
-            if kind != METER_VALUES:
-                self.items[item.off] = item
-                if len(self.items) > _ITEMS:
-                    del self.items[min(self.items)]
-        self.cp.wake()
+            self.items[off] = item
+            if len(self.items) > _ITEMS:
+                del self.items[min(self.items)]
         return item
 
     def _find(self, tx):
@@ -104,7 +117,11 @@ class TxQueue:
         return ltx
 
     def write(self, kind, ltx, payload):
-        body = struct.pack("<H", ltx) + jcodec.pack(payload)
+        buf = self._buf
+        buf[0] = ltx & 0xFF
+        buf[1] = ltx >> 8
+        n = jcodec.pack_into(payload, buf, 2)
+        body = self._mv[:n] if n > 0 else struct.pack("<H", ltx) + jcodec.pack_json(payload)
         n = 7 + len(body)
         if self.j.size + n > self.capacity and not self._make_room(n, kind):
             self.cp.log("txqueue: journal full; new MeterValues dropped")
@@ -141,7 +158,8 @@ class TxQueue:
         if wh is None or int(wh) == o[1] or self.j.size + 18 > self.capacity:
             return
         try:
-            self.j.append(METER, struct.pack("<HBII", ltx, tx.connector, int(wh), clock.now()))
+            struct.pack_into("<HBII", self._buf, 0, ltx, tx.connector, int(wh), clock.now())
+            self.j.append(METER, self._mv[:11])
             o[1] = int(wh)
         except OSError:
             pass
@@ -160,18 +178,24 @@ class TxQueue:
         self._load()
         if not self.count or self.retry_in() > 0:
             return False
-        rec = self._head()
-        if rec is None:
-            return False
-        off, kind, body = rec
-        ltx = body[0] | body[1] << 8
-        action = _ACTIONS[kind - START]
-        try:
-            payload = jcodec.unpack(memoryview(body)[2:])
-        except ValueError:
-            self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
-            self._done(off, kind, ltx, len(body), None, "Damaged")
-            return True
+        if self._hot is not None:
+            off, kind, ltx, blen, payload = self._hot
+            self.head = off
+            action = _ACTIONS[kind - START]
+        else:
+            rec = self._head()
+            if rec is None:
+                return False
+            off, kind, body = rec
+            ltx = body[0] | body[1] << 8
+            blen = len(body)
+            action = _ACTIONS[kind - START]
+            try:
+                payload = jcodec.unpack(memoryview(body)[2:])
+            except ValueError:
+                self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
+                self._done(off, kind, ltx, blen, None, "Damaged")
+                return True
         if kind != START:
             # Errata 3.18: with no transactionId (the Start was discarded) send -1.
             payload["transactionId"] = self.ids.get(ltx, -1)
@@ -190,10 +214,10 @@ class TxQueue:
                 return True
             self.cp.log("txqueue: %s discarded after %d attempts (%s)"
                         % (action, self.attempts, e.code))
-            self._done(off, kind, ltx, len(body), payload, e.code)
+            self._done(off, kind, ltx, blen, payload, e.code)
             return True
         off, self._busy = self._busy, None
-        self._done(off, kind, ltx, len(body), payload, r)
+        self._done(off, kind, ltx, blen, payload, r)
         return True
 
     def _head(self):
@@ -220,13 +244,11 @@ class TxQueue:
             self.ids[ltx] = -1 if txid is None else txid
         elif kind == STOP:
             self.ids.pop(ltx, None)
+        self._hot = None
         if off is not None:
-            if kind == START:
-                ack = struct.pack("<IHi", off, ltx, self.ids[ltx])
-            else:
-                ack = struct.pack("<I", off)
+            struct.pack_into("<IHi", self._buf, 0, off, ltx, self.ids.get(ltx, 0))
             try:
-                self.j.append(ACK, ack)
+                self.j.append(ACK, self._mv[: 10 if kind == START else 4])
             except OSError as e:  # it will be sent again after a reboot: at least once
                 self.cp.log("txqueue: ACK not journaled (%r)" % e)
             self.head = off + 7 + blen
