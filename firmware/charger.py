@@ -7,18 +7,18 @@
 # (_apply), not kept as transitions, and handed to the one interlock per connector (hal/relay.py).
 import asyncio
 
-from hal.led import pattern
-from hal.lock import LOCK_FAILURE
 from hal.meter import ENERGY
 from hal.pilot import PLUGGED
 from ocpp import api
 from ocpp.compat import const, sleep_ms, ticks_ms
+from ocpp.register import Register
 
 _TICK_MS = const(50)  # pilot polls: an unplugged EV opens the contactor within ~150 ms
 _METER_TICKS = const(20)  # one CT measurement per connector a second
 _RFID_TICKS = const(5)
 _REFUSED = ("Blocked", "Expired", "Invalid", "ConcurrentTx", "NotAuthorized", "Rejected")
 PILOT_FAULT = "EVCommunicationError"
+LOCK_FAILURE = "ConnectorLockFailure"
 INTERNAL_FAULT = "InternalError"
 
 # Fault sources of a connector, in order of precedence for the reported errorCode.
@@ -54,8 +54,6 @@ class Charger:
         self.n = n
         # CT clamps forget their count at power-off: the register on flash carries it over, so
         # Energy.Active.Import.Register never goes backwards (issue 4, errata 3.9).
-        from ocpp.register import Register
-
         self.register = Register(n, log)
         for cid in range(1, n + 1):
             hw.port(cid).meter.start_from(self.register.get(cid))
@@ -350,7 +348,7 @@ class Charger:
         status = self.cp.connectors[cid].status
         if status != self._led[cid]:
             self._led[cid] = status
-            led.show(*pattern(status))
+            led.show_status(status)
         led.tick(now)
 
     def _read_card(self, now):

@@ -86,7 +86,9 @@ def build(log):
             board.NAME, len(board.CONNECTORS), n))
         n = s["connectors"] = len(board.CONNECTORS)
     from charger import Charger
-    from hal.hardware import Hardware
+    from hal.hardware import Hardware, load_drivers
+
+    load_drivers(board, n)
 
     if console:
         import console as _console  # noqa: F401  (now, so that memstat.mark() counts it as code)

@@ -267,6 +267,25 @@ def test_startup_leaves_only_what_runs(tmp_path):
     assert "HW " in r.stdout, r.stdout + r.stderr
 
 
+def test_a_board_loads_only_the_drivers_it_uses(tmp_path):
+    src = open(os.path.join(hwsupport.REPO, "boards", "pico_w.py")).read()
+    lines = src.splitlines(keepends=True)
+    src = "".join(ln for ln in lines if not ln.lstrip().startswith(("RFID", '"led"')))
+    src = src.replace('"lock": {"motor_a": 10, "motor_b": 11, "feedback": 12, "feedback_active": 0,'
+                      '\n                 "pulse_ms": 300},', "")
+    assert "RFID" not in src and '"lock"' not in src and '"led"' not in src
+    script = AFTER_START + """
+print("DRIVERS", sorted(m for m in ("hal.rfid", "hal.lock", "hal.led") if m in sys.modules))
+"""
+    r = start(tmp_path, json.dumps(dict(GOOD, board="mine", wifi_ssid="x")), src, script)
+    assert "DRIVERS []" in r.stdout, r.stdout + r.stderr
+    full = tmp_path / "full"
+    full.mkdir()
+    r = start(full, json.dumps(dict(GOOD, board="mine", wifi_ssid="x")),
+              open(os.path.join(hwsupport.REPO, "boards", "pico_w.py")).read(), script)
+    assert "DRIVERS ['hal.led', 'hal.lock', 'hal.rfid']" in r.stdout, r.stdout + r.stderr
+
+
 def test_the_settings_template_is_complete():
     from settings import DEFAULTS
 

@@ -4,12 +4,24 @@
 # board that is the fake one (firmware/simmachine), so the same code runs in tools/sim.
 import machine
 
-from .led import Led
-from .lock import Lock
 from .meter import Meter
 from .pilot import Pilot
 from .relay import Contactor, Interlock
-from .rfid import Mfrc522, Reader
+
+# The lock, LED and RFID drivers are imported only for a board that has them: their code costs
+# heap (.mpy files are loaded into RAM), a few KB that a board without them keeps.
+
+
+def load_drivers(board, n):
+    """Import the optional drivers that the board and its first n connectors use, ahead of
+    Hardware() (start-up counts what is loaded before the charger exists as code)."""
+    for spec in board.CONNECTORS[:n]:
+        if spec.get("lock"):
+            from . import lock  # noqa: F401
+        if spec.get("led") is not None:
+            from . import led  # noqa: F401
+    if getattr(board, "RFID", None):
+        from . import rfid  # noqa: F401
 
 
 def _out(p):
@@ -56,6 +68,8 @@ class Port:
         lk = spec.get("lock")
         self.lock = None
         if lk:
+            from .lock import Lock
+
             fb = lk.get("feedback")
             self.lock = Lock(
                 _out(lk["motor_a"]),
@@ -65,7 +79,11 @@ class Port:
                 lk.get("pulse_ms", 300),
             )
         led = spec.get("led")
-        self.led = None if led is None else Led(_out(led))
+        self.led = None
+        if led is not None:
+            from .led import Led
+
+            self.led = Led(_out(led))
         limit = min(spec["max_current_a"], board.MAX_CURRENT_A)
         self.interlock = Interlock(self.contactor, self.pilot, limit, self.lock)
 
@@ -78,6 +96,8 @@ class Hardware:
         self.rfid = None
         r = getattr(board, "RFID", None)
         if r:
+            from .rfid import Mfrc522, Reader
+
             spi = machine.SPI(
                 r["spi"],
                 baudrate=r.get("baudrate", 1000000),

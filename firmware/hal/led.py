@@ -33,6 +33,9 @@ class Led:
             self._off = off_ms
             self._t0 = ticks_ms()
 
+    def show_status(self, status):
+        self.show(*pattern(status))
+
     def tick(self, now):
         on, off = self._on, self._off
         if off == 0 or on == 0:

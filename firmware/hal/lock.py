@@ -1,10 +1,9 @@
 # The socket's cable lock: a small DC motor driven one way to lock and the other to unlock (two
 # pins into an H-bridge), with an optional switch that reports the locked position. A pulse is a
 # few hundred ms; it blocks, which is harmless because the contactor is always open while the lock
-# moves (the interlock requires it locked before closing).
+# moves (the interlock requires it locked before closing). A move that fails is the charger's
+# ConnectorLockFailure.
 from .timing import sleep_ms
-
-LOCK_FAILURE = "ConnectorLockFailure"
 
 
 class Lock:

@@ -57,6 +57,17 @@ def rms(buf, start, stride, n):
     return s / n, sqrt(ms) if ms > 0 else 0.0
 
 
+def _wait_until(t):
+    """Wait for the ticks_us() time t; returns how many us late that was. Sleeps until
+    _SLACK_US before it, then spins: an OS oversleeps."""
+    d = ticks_diff(t, ticks_us())
+    if d > _SLACK_US:
+        sleep_us(d - _SLACK_US)
+    while ticks_diff(t, ticks_us()) > 0:
+        pass
+    return ticks_diff(ticks_us(), t)
+
+
 class Register:
     """The energy register: power held between measurements, integrated over elapsed ticks,
     kept as whole Wh plus the millijoules not yet a whole Wh (integers: no drift)."""
@@ -119,27 +130,24 @@ class Meter:
     def acquire(self):
         """Sample every phase over _CYCLES whole mains cycles, paced by ticks_us. False when a
         sample came more than half a step late: the samples no longer cover whole cycles
-        evenly, which would bias the RMS."""
+        evenly, which would bias the RMS. (Small frames, as in the hardware loop: no
+        allocation, hal/__init__.py.)"""
+        worst = 0
+        i = 0
+        t = ticks_us()
+        while i < len(self._buf):
+            i = self._read_phases(i)
+            t = ticks_add(t, self._step)
+            worst = max(worst, _wait_until(t))  # how late the next sample comes
+        return worst <= self._step >> 1
+
+    def _read_phases(self, i):
+        """One reading of every phase into the buffer from index i; returns the next index."""
         buf = self._buf
         adcs = self._adcs
-        step = self._step
-        i = 0
-        worst = 0
-        t = ticks_us()
-        for _ in range(self._n):
-            late = ticks_diff(ticks_us(), t)
-            if late > worst:
-                worst = late
-            for a in adcs:
-                buf[i] = a.read_u16()
-                i += 1
-            t = ticks_add(t, step)
-            d = ticks_diff(t, ticks_us())
-            if d > _SLACK_US:
-                sleep_us(d - _SLACK_US)
-            while ticks_diff(t, ticks_us()) > 0:
-                pass
-        return worst <= step >> 1
+        for p in range(len(adcs)):
+            buf[i + p] = adcs[p].read_u16()
+        return i + len(adcs)
 
     def compute(self, idle=False):
         """Currents from the buffer. idle: the contactor is open, so what is seen is noise."""
@@ -194,21 +202,20 @@ class Meter:
         if measurand == "Power.Active.Import":
             return int(self.register.power_w + 0.5)
         if measurand.startswith("Current.Import"):
-            amps = self.amps
-            if measurand == "Current.Import":  # no phase given: the most loaded one
-                a = 0.0
-                for x in amps:
-                    if x > a:
-                        a = x
-                return round(a, 2)
-            p = _phase(measurand)
-            return None if p is None or p >= len(amps) else round(amps[p], 2)
+            return self._current(measurand)
         if measurand.startswith("Voltage"):
             if measurand == "Voltage":
                 return self.volts
             p = _phase(measurand)
             return None if p is None or p >= len(self.amps) else self.volts
         return None
+
+    def _current(self, measurand):
+        amps = self.amps
+        if measurand == "Current.Import":  # no phase given: the most loaded one
+            return round(max(amps), 2)
+        p = _phase(measurand)
+        return None if p is None or p >= len(amps) else round(amps[p], 2)
 
 
 def _phase(measurand):
