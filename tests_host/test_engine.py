@@ -217,6 +217,21 @@ def test_dead_link_detected_by_ping_and_reconnected(csms):
     assert csms.actions().count("BootNotification") == 1  # §5.4: no second boot on reconnect
 
 
+def test_ping_interval_change_takes_effect_at_once(csms):
+    # The pinger sleeps while WebSocketPingInterval is 0; the change wakes it.
+    async def main():
+        cp = await started(csms, WebSocketPingInterval="0")
+        await asyncio.sleep(1.2)
+        assert csms.ws.pings == 0
+        answer = await csms.call("ChangeConfiguration",
+                                 {"key": "WebSocketPingInterval", "value": "1"})
+        assert answer[2] == {"status": "Accepted"}
+        await csms.wait_for(lambda: csms.ws.pings >= 1, 2.5)
+        await cp.stop()
+
+    run(main())
+
+
 def test_transaction_message_retried_then_discarded(csms):
     csms.errors["StartTransaction"] = "InternalError"
 

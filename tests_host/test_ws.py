@@ -421,6 +421,27 @@ def test_recv_interrupted_mid_message_carries_on(cls):
     assert not fake.closed
 
 
+@pytest.mark.parametrize("cls", FAKES)
+def test_serve_answers_each_message_until_closed(cls):
+    # serve() hands each payload to the handler and sends back what it returns; pings are
+    # answered on the way; the end of the connection ends it with WSClosed.
+    data = (frame(1, b"one") + frame(9, b"p") + frame(1, b"tw", fin=False) + frame(0, b"o")
+            + frame(2, b"\x00bin") + frame(8, b"\x03\xe8"))
+    fake, sock = new_ws(data, cls)
+    got = []
+
+    def handle(payload):
+        got.append((sock.text, bytes(payload)))
+        return None if payload == b"two" else "re:" + str(payload[-1])
+
+    with pytest.raises(ws.WSClosed) as ei:
+        run(sock.serve(handle))
+    assert ei.value.code == 1000
+    assert got == [(True, b"one"), (True, b"two"), (False, b"\x00bin")]
+    sent = [(op, p) for _, op, p, _, _ in client_frames(fake.out)]
+    assert sent == [(1, b"re:101"), (10, b"p"), (1, b"re:110"), (8, b"\x03\xe8")]
+
+
 def test_recv_back_to_back_messages_in_one_read():
     # The bytes read ahead behind a message are the next ones: nothing is lost or doubled.
     msgs = [b"a" * n for n in (1, 125, 126, 300, 0, 7)]

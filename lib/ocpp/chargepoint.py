@@ -64,7 +64,8 @@ class ChargePoint:
         self.registration = None  # BootNotification status: None, Pending, Rejected, Accepted
         self.ws = None
         self.on_link_down = None  # integrator hook: pings went unanswered
-        self._wake = Waker()
+        self._wake = Waker()  # the outbox's sleep
+        self._ping_wake = Waker()  # the pinger's
         self._task = None
         self.ca = None
 
@@ -154,14 +155,14 @@ class ChargePoint:
         return self.ca
 
     async def _reader(self, sock):
-        # rpc.handle() and the send of its answer inline: rpc.feed() would be a coroutine object
-        # per message.
-        handle = self.rpc.handle
+        # One coroutine for the connection: a loop over recv() and rpc.feed() makes two
+        # coroutine objects per message. (The loop stays for sockets without serve(): test
+        # doubles such as the one of tools/bench_mp.py.)
         try:
+            if hasattr(sock, "serve"):
+                await sock.serve(self.rpc.handle)
             while True:
-                data = handle((await sock.recv())[1])
-                if data is not None:
-                    await sock.send(data)
+                await self.rpc.feed((await sock.recv())[1])
         except ws.WSClosed as e:
             self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
         except (OSError, ws.WSError) as e:
@@ -169,31 +170,40 @@ class ChargePoint:
 
     async def _pinger(self):
         # Dead-link detection (OCPP-J §5.3, errata 3.9): ping every WebSocketPingInterval and
-        # close when nothing at all came back for two intervals. Reading the interval each round
-        # makes a ChangeConfiguration take effect at once.
-        while True:
-            interval = self.config.get("WebSocketPingInterval")
-            if interval <= 0:
-                await sleep_ms(1000)
-                continue
-            await sleep_ms(min(interval * 1000, 5000))
-            sock = self.ws
-            if sock is None:
-                return
-            silent = ticks_diff(ticks_ms(), sock.last_rx)
-            if silent > (2 * interval + 1) * 1000:
-                self.log("engine: no answer for %d s; dropping the link" % (silent // 1000))
-                if self.on_link_down is not None:
-                    # The network layer may know better than TCP (a Wi-Fi that says it is up
-                    # but carries nothing): let it rejoin.
-                    self.on_link_down()
-                await sock.close(1001)
-                return
-            if silent >= interval * 1000:
-                try:
-                    await sock.ping()
-                except (OSError, ws.WSClosed):
-                    return
+        # close when nothing at all came back for two intervals. A change of the interval wakes
+        # us (_config_changed), so it takes effect at once without polling for it.
+        try:
+            while await self._ping_round():
+                pass
+        finally:
+            self._ping_wake.done()
+
+    async def _ping_round(self):
+        # -> False when the link is gone.
+        interval = self.config.get("WebSocketPingInterval")
+        # Checked every 5 s at most, so that the link goes about two intervals after it fell
+        # silent; with no pings, asleep until the interval changes.
+        await self._ping_wake.wait(min(interval * 1000, 5000) if interval > 0 else 3600000)
+        if self._ping_wake.done() or interval <= 0:
+            return True  # the interval changed: start over with the new one
+        sock = self.ws
+        if sock is None:
+            return False
+        silent = ticks_diff(ticks_ms(), sock.last_rx)
+        if silent > (2 * interval + 1) * 1000:
+            self.log("engine: no answer for %d s; dropping the link" % (silent // 1000))
+            if self.on_link_down is not None:
+                # The network layer may know better than TCP (a Wi-Fi that says it is up
+                # but carries nothing): let it rejoin.
+                self.on_link_down()
+            await sock.close(1001)
+            return False
+        if silent >= interval * 1000:
+            try:
+                await sock.ping()
+            except (OSError, ws.WSClosed):
+                return False
+        return True
 
     # ---- sending ----------------------------------------------------------------------------
 
@@ -209,8 +219,8 @@ class ChargePoint:
                 if c is not None:
                     await self._send_status(c)
                     sent = True
-                elif await self.txq.send_next():
-                    sent = True
+                elif self.txq.retry_in() <= 0 and await self.txq.send_next():
+                    sent = True  # (send_next only when due: it is a coroutine object a call)
                 elif self._heartbeat_due() <= 0:
                     await self.heartbeat()
                     sent = True
@@ -291,7 +301,8 @@ class ChargePoint:
         wait = 3600000
         now = ticks_ms()
         for c in self.connectors:
-            if c.reported == (c.status, c.error_code):
+            r = c.reported  # compared field by field: a tuple per connector per round otherwise
+            if r is not None and r[0] == c.status and r[1] == c.error_code:
                 continue
             left = settle - ticks_diff(now, c.changed_ms)
             if left <= 0 or c.reported is None:
@@ -311,6 +322,8 @@ class ChargePoint:
 
     def _config_changed(self, key):
         self.wake()  # HeartbeatInterval and friends are read on every round of the outbox
+        if key == "WebSocketPingInterval":
+            self._ping_wake.wake()
         if key == "AuthorizationKey" and self.ws is not None:
             # Security whitepaper A01 (figure 4): reconnect with the new password. Later than
             # now, so the ChangeConfiguration answer goes out on the old connection first.

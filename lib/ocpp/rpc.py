@@ -134,7 +134,7 @@ class Rpc:
         self.known = ()  # action names we recognise but do not support -> NotSupported
         self._seq = 0
         self._timeouts = 0  # consecutive CALLs sent and never answered
-        self._nonce = None
+        self._idfmt = None
         # §4.1.1, one CALL at a time: _busy while one is under way; the others wait for _free.
         # A flag rather than asyncio.Lock, whose acquire() is a coroutine object per CALL.
         self._busy = False
@@ -150,12 +150,12 @@ class Rpc:
     def _next_id(self):
         # Unique per sender on a connection (§4.1.4). A per-boot random prefix keeps ids from
         # repeating across reboots too, which makes central system logs unambiguous.
-        if self._nonce is None:
+        if self._idfmt is None:
             import os
 
-            self._nonce = "%08x" % int.from_bytes(os.urandom(4), "big")
+            self._idfmt = "%08x" % int.from_bytes(os.urandom(4), "big") + "-%d"
         self._seq += 1
-        return "%s-%d" % (self._nonce, self._seq)
+        return self._idfmt % self._seq  # one argument: no tuple to format from
 
     def attach(self, ws):
         self.ws = ws
@@ -170,27 +170,25 @@ class Rpc:
     async def call(self, action, payload, timeout_ms=None):
         """Send a CALL and return the CALLRESULT payload. Raises Offline, Timeout or CallError.
         Only one CALL is outstanding (§4.1.1); callers queue behind it, and timeout_ms bounds
-        the whole wait, queueing included. (The coroutine's size is allocated per CALL: few
-        locals, the rest in plain methods.)"""
+        the whole wait, queueing included. (This coroutine's size is allocated per CALL: few
+        locals and nested trys, the rest in plain methods.)"""
         end = compat.ticks_add(compat.ticks_ms(), timeout_ms or self.timeout_ms)
         if self._busy:
             await self._queue(end)
         self._busy = True
+        ws = self.ws
         try:
-            ws = self.ws
+            payload = self._send_call(ws, action, payload, end)  # now: what sends it
             try:
-                await self._send_call(ws, action, payload, end)
-            except OSError:
+                await payload
+            except Exception:  # the link broke under the frame (OSError, ws.WSClosed)
                 raise Offline()
             # The reader wakes us with the answer (or the engine when the link drops).
-            try:
-                while self._reply is None and self.ws is ws:
-                    timeout_ms = compat.ticks_diff(end, compat.ticks_ms())
-                    if timeout_ms <= 0:
-                        break
-                    await self._done.wait(timeout_ms)
-                    self._done.done()
-            finally:
+            while self._reply is None and self.ws is ws:
+                timeout_ms = compat.ticks_diff(end, compat.ticks_ms())
+                if timeout_ms <= 0:
+                    break
+                await self._done.wait(timeout_ms)
                 self._done.done()
             if self._reply is None and self.ws is ws:
                 # Two timeouts in a row mean the link is dead even if TCP has not noticed:
@@ -200,8 +198,9 @@ class Rpc:
                     await ws.close(1001)
                 raise Timeout()
             self._timeouts = 0
-            payload = self._reply
+            payload = self._reply  # now: the answer frame
         finally:
+            self._done.done()  # in case we were cancelled asleep
             self._wait_id = self._reply = None
             self._busy = False
             if self._queued:

@@ -80,6 +80,7 @@ class WebSocket:
         self._mop = -1
         self._ctl = memoryview(bytearray(125))  # the payload of a ping or close being answered
         self._cop = self._cn = 0  # ... its opcode and length
+        self.text = False  # the last message came as text (else binary)
         self._tx = memoryview(bytearray(_CHUNK + 14))
         self._keys = b""  # a supply of masking keys, and where the current one is
         self._ko = 0
@@ -91,21 +92,31 @@ class WebSocket:
 
     # ---- receiving ----------------------------------------------------------------------------
 
-    async def recv(self):
-        # -> (is_text, payload). payload is a memoryview into the receive buffer, valid only
-        # until the next recv(): copy it (bytes(), str(mv, "utf-8")) if it must outlive that.
+    def recv(self):
+        """-> (is_text, payload), to await. payload is a memoryview into the receive buffer,
+        valid only until the next recv(): copy it (bytes(), str(mv, "utf-8")) if it must
+        outlive that. A recv() cancelled at any point loses nothing: the next one carries on."""
+        return self._loop(None)
+
+    def serve(self, handle):
+        """Receive messages until the connection ends (raises WSClosed), answering each one:
+        handle(payload) -> the reply to send, or None. Unlike a loop over recv(), this makes no
+        coroutine object per message. payload is valid only during the call; self.text says
+        whether it came as text."""
+        return self._loop(handle)
+
+    async def _loop(self, handle):
         # The coroutine keeps few locals (its size is allocated per call): the work is in the
         # plain methods _parse, _take and _check.
         if self.closed:
             raise WSClosed(None, "closed")
-        if self._mop < 0 and self._rp:  # the last message was handed out: drop it
-            self._cut(0, self._rp)
         try:
             while True:
                 r = self._parse()
                 if r is None:  # more bytes: as many as the stream has and the buffer takes
                     if self._readinto is not None:
-                        r = await self._readinto(self._buf[self._re :])
+                        r = self._re  # an empty buffer is read into whole, without a slice
+                        r = await self._readinto(self._buf[r:] if r else self._buf)
                     else:
                         r = self._put(await self._r.read(len(self._buf) - self._re))
                     if r is not None:  # None: TLS polled but no complete record yet
@@ -117,8 +128,12 @@ class WebSocket:
                     await self._control()
                 elif isinstance(r, _Fail):
                     await self._fail(r.args[0], r.args[1])
+                elif handle is None:
+                    return self.text, r
                 else:
-                    return r
+                    r = handle(r)
+                    if r is not None:
+                        await self.send(r)
         except (EOFError, OSError) as e:
             r = self.closed
             await self._shut()
@@ -134,9 +149,11 @@ class WebSocket:
         return len(d)
 
     def _parse(self):
-        # The frames in the buffer, as far as they go -> a message (is_text, memoryview), True
-        # for a control frame to answer, a _Fail, or None when more bytes are needed.
+        # The frames in the buffer, as far as they go -> a message's payload (a memoryview),
+        # True for a control frame to answer, a _Fail, or None when more bytes are needed.
         buf = self._buf
+        if self._mop < 0 and self._rp:  # the last message was handed out: drop it
+            self._cut(0, self._rp)
         while True:
             p = self._rp
             got = self._re - p
@@ -190,8 +207,8 @@ class WebSocket:
         return None
 
     def _take(self, b0, p, h, n):
-        # A whole frame is in the buffer at p (header h bytes, payload n) -> the message when
-        # it completes one, True for a ping or close (its payload copied to self._ctl), None
+        # A whole frame is in the buffer at p (header h bytes, payload n) -> the message's
+        # payload when it completes one, True for a ping or close (its payload copied to self._ctl), None
         # when there is nothing to hand out yet (a fragment, a pong).
         buf = self._buf
         op = b0 & 0x0F
@@ -213,8 +230,9 @@ class WebSocket:
             self._rp = p + h + n
         if not b0 & 0x80:
             return None
-        op, self._mop = self._mop, -1
-        return op == _OP_TEXT, buf[self._ms : self._rp]
+        self.text = self._mop == _OP_TEXT
+        self._mop = -1
+        return buf[self._ms : self._rp]
 
     def _cut(self, p, k):
         # Remove buf[p:p+k]: the bytes read ahead behind it move down.
