@@ -90,8 +90,14 @@ def build(log):
 
     load_drivers(board, n)
 
+    # Everything the charger runs is imported now, so that memstat.mark() counts it as code.
     if console:
-        import console as _console  # noqa: F401  (now, so that memstat.mark() counts it as code)
+        import console as _console  # noqa: F401
+    else:
+        from hal.wifi import Wifi
+
+        if s["repl"]:
+            import debug  # noqa: F401  (main.py starts its REPL)
     import memstat
 
     memstat.mark()  # everything is imported and nothing of the charger exists yet: `mem` code
@@ -99,8 +105,6 @@ def build(log):
     charger = Charger(hw, s, board, log)
     wifi = None
     if not console:
-        from hal.wifi import Wifi
-
         wifi = Wifi(s["wifi_ssid"], s["wifi_password"], log,
                     getattr(board, "WIFI_PM_OFF", False), s["cp_id"])
     return charger, wifi, console, s["repl"], board.__name__

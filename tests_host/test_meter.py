@@ -10,7 +10,7 @@ import pytest
 
 import hwsupport
 from hwsupport import SeqADC, ct_samples
-from hal.meter import ENERGY, Meter, Register, rms
+from hal.meter import ENERGY, Meter, Register, isqrt, mean_square
 
 CT = {"ratio": 2000, "burden": 33.0}
 
@@ -101,8 +101,18 @@ def test_idle_reading_is_zero_and_current_is_not_learnt_as_noise():
 def test_rms_helper():
     # A sine of amplitude 1000 steps around 2048: RMS 707.1, mean 2048.
     buf = [int(round(2048 + 1000 * math.sin(2 * math.pi * k / 40))) << 4 for k in range(80)]
-    mean, r = rms(buf, 0, 1, 80)
-    assert abs(mean - 2048) < 0.5 and abs(r - 707.1) < 0.5
+    r = math.sqrt(mean_square(buf, 0, 1) / 16)
+    assert abs(r - 707.1) < 0.5
+    # Every third reading of an interleaved buffer; a DC offset does not count.
+    buf3 = [0] * 240
+    buf3[1::3] = [v + (300 << 4) for v in buf]
+    assert abs(math.sqrt(mean_square(buf3, 1, 3) / 16) - 707.1) < 0.5
+    assert mean_square([2048 << 4] * 80, 0, 1) == 0
+
+
+def test_isqrt():
+    for v in list(range(200)) + [10**6, 10**6 - 1, 2**30 - 1, 4 * 10**8 + 12345]:
+        assert isqrt(v) == math.isqrt(v), v
 
 
 def test_three_phases_interleaved_and_power():

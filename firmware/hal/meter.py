@@ -12,11 +12,15 @@
 # over the last _AVG measurements, and the average restarts at once when the current jumps: a
 # steady current reads within 1 % down to 1 A, a step shows within one measurement.
 #
+# All of it in integers (milliamps, watts, mean squares in 1/16 of a 12-bit step squared): on
+# MicroPython every float is an object on the heap, and a measurement runs every second per
+# connector. Sums of squares are taken about the ADC's midpoint, which keeps them small ints
+# (under 2**30) on a 32-bit MCU up to the CT's full scale.
+#
 # The samples must be evenly spaced for that: an acquisition in which one came more than half a
 # step late (an interrupt, Wi-Fi, the host's scheduler) is taken again, and when none of _TRIES
 # is clean the last power holds for this second.
 from array import array
-from math import sqrt
 
 from ocpp.compat import const, ticks_diff, ticks_ms
 
@@ -29,32 +33,51 @@ _MISS = const(5)  # after this many updates without an undisturbed one, take a d
 _SLACK_US = const(120)  # sleep until this close to a sample's time, then spin: an OS oversleeps
 _MJ_PER_WH = const(3600000)
 _AVG = const(8)  # measurements averaged at a steady current
-_JUMP = 0.15  # a mean square this much off the average is a new current: restart the average
-_FLOOR_A = 0.05  # below this a phase reads 0 A: the residue of the noise
-_LEARN_A = 0.5  # idle noise above this is not noise but a fault (e.g. a welded contactor)
+_JUMP_PCT = const(15)  # a mean square this far off the average is a new current: restart it
+_FLOOR_MA = const(50)  # below this a phase reads 0 A: the residue of the noise
+_LEARN_MA = const(500)  # idle noise above this is not noise but a fault (a welded contactor)
+_MID = const(2048)  # the ADC's midpoint in 12-bit steps, about where the CT's bias sits
 
 ENERGY = "Energy.Active.Import.Register"
 
 
-def rms(buf, start, stride, n):
-    """(mean, RMS about the mean) of n readings buf[start], buf[start + stride], ... in 12-bit
-    steps (the ADCs' real resolution; it also keeps the squares within small integers)."""
+def _sum_d(buf, i, stride):
+    # Sum of (reading - _MID) over buf[i], buf[i + stride], ..., in 12-bit steps.
     s = 0
-    i = start
-    for _ in range(n):
-        s += buf[i] >> 4
+    while i < len(buf):
+        s += (buf[i] >> 4) - _MID
         i += stride
-    mean = (2 * s + n) // (2 * n)  # rounded
-    acc = 0
-    i = start
-    for _ in range(n):
-        d = (buf[i] >> 4) - mean
-        acc += d * d
+    return s
+
+
+def _sum_d2(buf, i, stride):
+    # Sum of (reading - _MID) squared over the same readings.
+    s = 0
+    while i < len(buf):
+        d = (buf[i] >> 4) - _MID
+        s += d * d
         i += stride
-    # The rounding of the mean would add its square to the mean square: take it out.
-    e = s / n - mean
-    ms = acc / n - e * e
-    return s / n, sqrt(ms) if ms > 0 else 0.0
+    return s
+
+
+def mean_square(buf, start, stride):
+    """16 x the mean square about their mean of the readings buf[start], buf[start + stride],
+    ... to the end of buf, in 12-bit steps squared (the ADCs' real resolution), as an int."""
+    n = (len(buf) - start + stride - 1) // stride
+    s = _sum_d(buf, start, stride)
+    return (16 * _sum_d2(buf, start, stride) - 16 * s * s // n) // n
+
+
+def isqrt(v):
+    """The integer square root of an int v >= 0 (Newton's method)."""
+    if v < 2:
+        return v
+    x = v
+    y = (x + 1) >> 1
+    while y < x:
+        x = y
+        y = (x + v // x) >> 1
+    return x
 
 
 def _wait_until(t):
@@ -76,7 +99,7 @@ class Register:
         self.wh = wh
         self._mj = 0
         self._last = None
-        self.power_w = 0.0
+        self.power_w = 0  # whole watts
 
     def integrate(self, now):
         last = self._last
@@ -102,22 +125,30 @@ class Meter:
     def __init__(self, adcs, cts, volts, pf=1.0, vref=3.3, hz=50):
         """adcs: one ADC per phase; cts: the board's CT dicts (ratio, burden, cal)."""
         self._adcs = adcs
-        ph = len(adcs)
-        self._n = _PER_CYCLE * _CYCLES
+        ph = self._ph = len(adcs)
         self._step = 1000000 // (hz * _PER_CYCLE)
-        self._buf = array("H", bytes(2 * self._n * ph))
-        self._scale = array("f", bytes(4 * ph))  # amps per RMS 12-bit step
-        self._noise2 = array("f", bytes(4 * ph))  # noise power, in steps squared
-        self._ms = array("f", bytes(4 * ph))  # averaged mean square, in steps squared
-        self._k = bytearray(ph)  # measurements in that average
+        self._buf = array("H", bytes(2 * _PER_CYCLE * _CYCLES * ph))
+        # Per phase: milliamps per unit of isqrt(mean square << 6) (= 32 RMS steps), x 1024;
+        # the noise power and the averaged mean square (in mean_square()'s units); how many
+        # measurements that average holds; the current in mA.
+        self._k = array("i", bytes(4 * ph))
+        self._noise2 = array("i", bytes(4 * ph))
+        self._ms = array("i", bytes(4 * ph))
+        self._count = bytearray(ph)
+        self.ma = array("i", bytes(4 * ph))
         for i in range(ph):
             ct = cts[i]
-            self._scale[i] = vref / 4096 / ct["burden"] * ct["ratio"] * ct.get("cal", 1.0)
-        self.amps = array("f", bytes(4 * ph))
+            amps_per_step = vref / 4096 / ct["burden"] * ct["ratio"] * ct.get("cal", 1.0)
+            self._k[i] = int(amps_per_step * 1000 / 32 * 1024 + 0.5)
         self.volts = volts
-        self.pf = pf
+        self._cv = int(volts * pf * 100 + 0.5)  # centivolts, the power factor included
         self.register = Register()
         self.missed = 0  # updates in a row that found no undisturbed acquisition
+
+    @property
+    def amps(self):
+        """The current per phase in A (a new list: for the REPL and the tests)."""
+        return [ma / 1000 for ma in self.ma]
 
     @property
     def wh(self):
@@ -150,33 +181,45 @@ class Meter:
         return i + len(adcs)
 
     def compute(self, idle=False):
-        """Currents from the buffer. idle: the contactor is open, so what is seen is noise."""
-        ph = len(self._adcs)
-        total = 0.0
-        for p in range(ph):
-            r = rms(self._buf, p, ph, self._n)[1]
-            ms = r * r
-            n2 = self._noise2[p]
-            if idle and r * self._scale[p] < _LEARN_A:
-                n2 = self._noise2[p] = ms if n2 == 0 else n2 + (ms - n2) / 8
-            avg = self._ms[p]
-            k = self._k[p]
-            if k == 0 or abs(ms - avg) > avg * _JUMP + 4 * n2 + 1:
-                avg = ms
-                k = 1
-            else:
-                if k < _AVG:
-                    k += 1
-                avg += (ms - avg) / k
-            self._ms[p] = avg
-            self._k[p] = k
-            ms = avg - n2
-            a = sqrt(ms) * self._scale[p] if ms > 0 else 0.0
-            if a < _FLOOR_A:
-                a = 0.0
-            self.amps[p] = a
-            total += a
-        return total * self.volts * self.pf
+        """Currents from the buffer (self.ma); returns the power in W. idle: the contactor is
+        open, so what is seen is noise."""
+        w = 0
+        for p in range(self._ph):
+            w += self._phase(p, idle)
+        return w
+
+    def _phase(self, p, idle):
+        # One phase: its current into self.ma[p], its power in W returned.
+        ms = mean_square(self._buf, p, self._ph)
+        if idle and self._milliamps(p, ms) < _LEARN_MA:
+            self._learn(p, ms)
+        ms = self._average(p, ms) - self._noise2[p]
+        ma = self._milliamps(p, ms)
+        self.ma[p] = ma if ma >= _FLOOR_MA else 0
+        return (self.ma[p] * self._cv + 50000) // 100000
+
+    def _learn(self, p, ms):
+        # The ADC's noise adds its power to the mean square: learnt while nothing flows.
+        n2 = self._noise2[p]
+        self._noise2[p] = ms if n2 == 0 else n2 + (ms - n2) // 8
+
+    def _average(self, p, ms):
+        # The mean square averaged over the last _AVG measurements, restarted when it jumps.
+        avg = self._ms[p]
+        k = self._count[p]
+        if k == 0 or abs(ms - avg) > avg * _JUMP_PCT // 100 + 4 * self._noise2[p] + 16:
+            avg = ms
+            k = 1
+        else:
+            if k < _AVG:
+                k += 1
+            avg += (ms - avg) // k
+        self._ms[p] = avg
+        self._count[p] = k
+        return avg
+
+    def _milliamps(self, p, ms):
+        return isqrt(ms << 6) * self._k[p] >> 10 if ms > 0 else 0
 
     def update(self, idle=False):
         """One measurement: sample, compute, and move the energy register on. When every try
@@ -200,22 +243,22 @@ class Meter:
             self.register.integrate(ticks_ms())
             return self.register.wh
         if measurand == "Power.Active.Import":
-            return int(self.register.power_w + 0.5)
+            return round(self.register.power_w)
         if measurand.startswith("Current.Import"):
             return self._current(measurand)
         if measurand.startswith("Voltage"):
             if measurand == "Voltage":
                 return self.volts
             p = _phase(measurand)
-            return None if p is None or p >= len(self.amps) else self.volts
+            return None if p is None or p >= self._ph else self.volts
         return None
 
     def _current(self, measurand):
-        amps = self.amps
+        ma = self.ma
         if measurand == "Current.Import":  # no phase given: the most loaded one
-            return round(max(amps), 2)
+            return round(max(ma) / 1000, 2)
         p = _phase(measurand)
-        return None if p is None or p >= len(amps) else round(amps[p], 2)
+        return None if p is None or p >= len(ma) else round(ma[p] / 1000, 2)
 
 
 def _phase(measurand):
