@@ -4,6 +4,7 @@
 import gc
 import math
 import random
+import sys
 
 from hal.meter import Meter, Register
 from hal.pilot import Pilot, amps_for, classify, duty_for, high_level, low_level
@@ -93,4 +94,74 @@ m.compute()
 assert alloc(m.compute) == 0  # integers throughout: once a second per connector
 m.acquire()
 assert alloc(m.acquire) == 0
+
+
+# The whole hardware loop: the charger's tick over the ESP32 board's hardware layer (a stub
+# `machine` in place of the board's), every connector idle. 20 ticks a second: none allocates,
+# the meter's measurement and the reader's poll included.
+class Machine:
+    class Pin:
+        IN = 0
+        OUT = 1
+        PULL_UP = 1
+
+        def __init__(self, id, mode=-1, pull=-1):
+            self.v = 1
+
+        def value(self, v=None):
+            if v is None:
+                return self.v
+            self.v = v
+
+    class ADC:
+        def __init__(self, pin):
+            pass
+
+        def read_u16(self):
+            return 58385  # +12 V on the pilot: no EV
+
+    class PWM(PWM):
+        def __init__(self, pin):
+            pass
+
+    class SPI:
+        def __init__(self, id, **kw):
+            pass
+
+        def write(self, buf):
+            pass
+
+        def write_readinto(self, w, r):
+            r[1] = 0x92 if w[0] == 0xEE else 0  # the version register, and no card ever
+
+    class WDT:
+        def __init__(self, timeout=0):
+            pass
+
+        def feed(self):
+            pass
+
+
+sys.modules["machine"] = Machine
+import boards.esp32_devkitc as board  # noqa: E402
+from charger import Charger  # noqa: E402
+from hal.hardware import Hardware  # noqa: E402
+from ocpp.compat import ticks_ms  # noqa: E402
+
+hw = Hardware(board, 1, print)
+settings = {"vendor": "V", "model": "M", "serial": "", "connectors": 1, "csms_url": "ws://x",
+            "cp_id": "CP1", "auth_key": "", "ca_file": ""}
+ch = Charger(hw, settings, board, print)
+hw.start()
+assert hw.rfid.ok
+
+
+def ticks(n):
+    for _ in range(n):
+        ch.tick(ticks_ms())
+
+
+ticks(40)
+assert alloc(lambda: ticks(40)) == 0  # 40 ticks: two measurements, eight reader polls
+assert ch.hw.port(1).pilot.state == "A"
 print("OK")

@@ -243,12 +243,13 @@ def test_a_disturbed_acquisition_is_retried_then_held():
     assert m.missed == 0
 
 
-def test_same_code_on_micropython():
+def test_same_code_on_micropython(tmp_path):
     mp = os.path.join(hwsupport.REPO, ".venv", "bin", "micropython")
     if not os.path.exists(mp):
         pytest.skip("no MicroPython unix port")
     env = dict(os.environ, MICROPYPATH=":".join(
-        [os.path.join(hwsupport.REPO, "lib"), hwsupport.FIRMWARE, ".frozen"]))
+        [os.path.join(hwsupport.REPO, "lib"), hwsupport.FIRMWARE, hwsupport.REPO, ".frozen"]))
     script = os.path.join(os.path.dirname(__file__), "mp_hal_check.py")
-    r = subprocess.run([mp, script], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([mp, script], env=env, capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)  # the library keeps its configuration in files here
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
