@@ -182,3 +182,40 @@ def test_start_refused_by_central_system_stops_the_transaction(csms):
     stop = csms.of("StopTransaction")[0]
     assert stop["transactionId"] == 9 and stop["reason"] == "DeAuthorized"
     assert (api.STOP_CHARGING, 1, "DeAuthorized") in meter.told
+
+
+def test_metering_sleeps_until_due_and_wakes_on_a_change(csms):
+    # The sampling tasks do not poll: a changed interval wakes them, and so does the end of the
+    # transaction (the task goes at once even with a long interval).
+    meter = Meter()
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        assert cp.config.change("MeterValueSampleInterval", "0") == "Accepted"
+        sess = cp.session_open(1)
+        sess.accept("TAG1")
+        cp.connector_event(1, api.EV_PLUGGED)
+        assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
+        await asyncio.sleep(1.2)
+        assert not csms.of("MeterValues") and len(cp.meter_wakers) == 2  # aligned + this one
+        loop = asyncio.get_event_loop()
+        changed = loop.time()
+        assert cp.config.change("MeterValueSampleInterval", "1") == "Accepted"
+        await csms.wait_for(lambda: csms.of("MeterValues"), 3)
+        first = loop.time() - changed
+        assert 0.8 < first < 1.6  # one interval after the change, not after an old grid
+        assert cp.config.change("ClockAlignedDataInterval", "1") == "Accepted"
+        await csms.wait_for(lambda: any(
+            mv["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
+            for mv in csms.of("MeterValues")), 3)
+        assert cp.config.change("ClockAlignedDataInterval", "0") == "Accepted"
+        assert cp.config.change("MeterValueSampleInterval", "3600") == "Accepted"
+        await asyncio.sleep(0.2)  # the task asleep again, for an hour
+        assert await sess.stop_transaction(meter.wh, 2000) == api.ACCEPTED
+        await asyncio.sleep(0.1)
+        assert len(cp.meter_wakers) == 1  # the transaction's task has ended
+        await cp.stop()
+
+    run(main())

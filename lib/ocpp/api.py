@@ -27,7 +27,7 @@ from .chargepoint import (  # noqa: F401  (re-exported for integrators)
     UNLOCK_CONNECTOR,
     ChargePoint,
 )
-from .compat import sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from .compat import Waker, const, sleep_ms, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 from .rpc import CallError
 from .connector import (  # noqa: F401
     EV_CHARGING,
@@ -44,6 +44,7 @@ from .connector import (  # noqa: F401
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
 _ENERGY = "Energy.Active.Import.Register"
+_CHECKPOINT_MS = const(60000)  # the longest a sampling task sleeps: txqueue.checkpoint()
 
 
 def init(cp_info, cs_info, callback, log=None):
@@ -61,6 +62,11 @@ class OCPP(ChargePoint):
         super().__init__(cp_info, cs_info, callback, log)
         self.vendors = {}
         self.sampling = {}  # configuration key -> (its value, its items parsed): metering.py
+        self.meter_wakers = []  # the metering tasks' sleeps, cut short by metering.wake()
+
+    def _config_changed(self, key):
+        super()._config_changed(key)
+        metering.wake(self)  # an interval or a measurand list may have changed
 
     def sample(self, cid, context, key, ts=None):
         return metering.sample(self, cid, context, key, ts)
@@ -221,6 +227,7 @@ class Session:
         c = cp.connectors[tx.connector]
         tx.ended = True
         tx.stop_reason = reason
+        metering.wake(cp)  # its sampling task ends now rather than at its next sample
         payload = {"meterStop": int(meter_wh), "timestamp": clock.now_iso(), "reason": reason}
         if id_tag:
             payload["idTag"] = id_tag
@@ -296,49 +303,58 @@ async def _connection_timeout(sess, c):
 
 async def _metering(cp, c, tx):
     # Sampled meter values every MeterValueSampleInterval from the start of the transaction
-    # (§9.1.19); the interval is re-read each second so a change takes effect at once. A sample
-    # is due one interval after the previous one was due, not after it was taken, and is stamped
-    # on that grid, so the timestamps keep the interval exactly (TC_036) instead of drifting with
-    # the loop's latency or jittering across a second boundary.
+    # (§9.1.19). A sample is due one interval after the previous one was due, not after it was
+    # taken, and is stamped on that grid, so the timestamps keep the interval exactly (TC_036)
+    # instead of drifting with the loop's latency or jittering across a second boundary. Asleep
+    # until the next sample is due (a minute at most, for the energy checkpoint): a change of
+    # configuration and the end of the transaction wake it (metering.wake()), so a new interval
+    # takes effect at once without polling for it.
     due = ticks_ms()
     stamp = None  # UTC second of the next sample while on schedule
     last = None  # UTC second of the sample before
-    while True:
-        interval = cp.config.get("MeterValueSampleInterval")
-        wait = ticks_diff(ticks_add(due, interval * 1000), ticks_ms()) if interval > 0 else 1000
-        await sleep_ms(max(0, min(wait, 1000)))
-        if tx.ended:
-            return
-        cp.txq.checkpoint(tx)  # the reading a power cut would end the transaction with
-        interval = cp.config.get("MeterValueSampleInterval")
-        if interval <= 0:
-            due, stamp = ticks_ms(), None
-            continue
-        late = ticks_diff(ticks_ms(), due) - interval * 1000
-        if late < 0:
-            continue
-        if late < interval * 1000:
-            due = ticks_add(due, interval * 1000)
-        else:  # far behind (a stalled loop): start afresh from now
-            due, stamp = ticks_ms(), None
-        now = clock.now()
-        if stamp is None or abs(now - stamp) > 1:  # the first sample, or the clock was set
-            stamp = now
-            if last is not None and last - interval < stamp <= last:
-                # The clock was set by a second or so: never stamp two samples alike.
-                stamp = last + interval
-        last = stamp
-        ts = clock.fmt(stamp)
-        stamp += interval
-        e = cp.meter(c.id, _ENERGY)
-        if e is not None:
-            tx.meter_last = int(e)
-        mv = metering.sample(cp, c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
-        if mv:
-            cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
-        if cp.config.get("StopTxnSampledData"):
-            metering.keep_for_stop(
-                tx, metering.sample(cp, c.id, "Sample.Periodic", "StopTxnSampledData", ts))
+    w = Waker()
+    cp.meter_wakers.append(w)
+    try:
+        while True:
+            interval = cp.config.get("MeterValueSampleInterval")
+            wait = _CHECKPOINT_MS
+            if interval > 0:
+                wait = min(ticks_diff(ticks_add(due, interval * 1000), ticks_ms()), wait)
+            await metering.nap(w, wait)
+            if tx.ended:
+                return
+            cp.txq.checkpoint(tx)  # the reading a power cut would end the transaction with
+            was, interval = interval, cp.config.get("MeterValueSampleInterval")
+            if interval <= 0 or was <= 0:
+                due, stamp = ticks_ms(), None  # no samples, or the first grid starts now
+                continue
+            late = ticks_diff(ticks_ms(), due) - interval * 1000
+            if late < 0:
+                continue
+            if late < interval * 1000:
+                due = ticks_add(due, interval * 1000)
+            else:  # far behind (a stalled loop): start afresh from now
+                due, stamp = ticks_ms(), None
+            now = clock.now()
+            if stamp is None or abs(now - stamp) > 1:  # the first sample, or the clock was set
+                stamp = now
+                if last is not None and last - interval < stamp <= last:
+                    # The clock was set by a second or so: never stamp two samples alike.
+                    stamp = last + interval
+            last = stamp
+            ts = clock.fmt(stamp)
+            stamp += interval
+            e = cp.meter(c.id, _ENERGY)
+            if e is not None:
+                tx.meter_last = int(e)
+            mv = metering.sample(cp, c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
+            if mv:
+                cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
+            if cp.config.get("StopTxnSampledData"):
+                metering.keep_for_stop(
+                    tx, metering.sample(cp, c.id, "Sample.Periodic", "StopTxnSampledData", ts))
+    finally:
+        cp.meter_wakers.remove(w)
 
 
 async def remote_start(cp, sess, id_tag):

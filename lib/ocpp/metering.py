@@ -3,9 +3,10 @@
 # StopTransaction (StopTxnSampledData / StopTxnAlignedData, §4.10, §9.1.25, §9.1.27); and the
 # sampling itself, which all of them and the periodic samples (api.py) share.
 from . import clock
-from .compat import const, sleep_ms
+from .compat import Waker, const
 
 _STOP_DATA_MAX = const(8)  # meterValue elements kept for StopTransaction: the first + the latest
+_IDLE_MS = const(10000)  # aligned(): the longest asleep (a clock set meanwhile is seen by then)
 # The unit of a measurand by its first words (§7.31, §7.45); the first match wins, none: no unit.
 _UNITS = (
     ("Energy.Reactive", "varh"),
@@ -98,26 +99,45 @@ def end(cp, c, tx):
     return data
 
 
+def wake(cp):
+    """Something the metering tasks depend on changed (a configuration key, a transaction
+    ended): they look again now."""
+    for w in cp.meter_wakers:
+        w.wake()
+
+
+async def nap(w, ms):
+    """Sleep up to ms on the Waker w (of cp.meter_wakers)."""
+    try:
+        await w.wait(max(0, ms))
+    finally:
+        w.done()
+
+
 async def aligned(cp):
     """One task for the whole charger: at each clock-aligned boundary, a Sample.Clock
     MeterValues for every connector in a transaction, stamped with the boundary time."""
     last = None
-    while True:
-        interval = cp.config.get("ClockAlignedDataInterval")
-        if interval <= 0 or not clock.synced:
-            last = None
-            await sleep_ms(1000)
-            continue
-        now = clock.now()
-        slot = now - now % interval
-        if last is None:
-            last = slot  # the first boundary counts from when we started watching
-        if slot != last:
-            last = slot
-            _at_boundary(cp, slot)
-        # Wake shortly after the next boundary; at most 1 s asleep so a changed interval
-        # takes effect at once.
-        await sleep_ms(min((slot + interval - now) * 1000 + 50, 1000))
+    w = Waker()
+    cp.meter_wakers.append(w)
+    try:
+        while True:
+            interval = cp.config.get("ClockAlignedDataInterval")
+            if interval <= 0 or not clock.synced:
+                last = None
+                await nap(w, _IDLE_MS)  # a new interval wakes us at once (wake())
+                continue
+            now = clock.now()
+            slot = now - now % interval
+            if last is None:
+                last = slot  # the first boundary counts from when we started watching
+            if slot != last:
+                last = slot
+                _at_boundary(cp, slot)
+            # Wake shortly after the next boundary.
+            await nap(w, min((slot + interval - now) * 1000 + 50, _IDLE_MS))
+    finally:
+        cp.meter_wakers.remove(w)
 
 
 def _at_boundary(cp, slot):
