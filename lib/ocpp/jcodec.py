@@ -233,14 +233,16 @@ def _pack_meter_values(p, buf, i):
             bits = 0
             n = 1
             for k in range(len(_FIELDS)):
-                x = sv.get(_FIELDS[k][0])
+                name, values = _FIELDS[k]
+                x = sv.get(name)
                 if x is None:
                     continue
-                if x not in _FIELDS[k][1]:
+                try:
+                    buf[i] = values.index(x)
+                except ValueError:
                     return None
                 bits |= 1 << k
                 n += 1
-                buf[i] = _FIELDS[k][1].index(x)
                 i += 1
             v = v.encode()
             if n != len(sv) or len(v) > 255:

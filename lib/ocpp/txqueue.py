@@ -26,7 +26,7 @@ _DROP_BYTES = const(2048)  # a full journal frees at least this much MeterValues
 _CHECKPOINT_MS = const(60000)
 _ITEMS = const(8)  # Start/Stop items kept for API waiters; older ones have long timed out
 _ENERGY = "Energy.Active.Import.Register"
-_BUF = const(512)  # a record body built in place; a longer one (rare) is built apart
+_BUF = const(256)  # a record body built in place; a longer one (rare) is built apart
 
 
 class Item:
