@@ -122,63 +122,66 @@ class World:
         self.board = board
         self.out = {}  # output pin -> level last written
         self.pwm = {}  # pin -> [duty_u16, ticks_us at the last change]
-        self.evs = [EV(self, spec) for spec in board.CONNECTORS]
-        self.adcs = {}  # ADC pin -> (EV, None for the pilot or the CT's phase index)
-        self.inputs = {}  # input pin -> function giving its level
-        self.motors = {}  # lock motor pin -> (EV, locks when driven)
-        for ev in self.evs:
-            s = ev.spec
-            self.adcs[s["pilot_adc"]] = (ev, None)
-            for i, ct in enumerate(s["ct"]):
-                self.adcs[ct["adc"]] = (ev, i)
-            if s.get("relay_feedback") is not None:
-                self.inputs[s["relay_feedback"]] = self._relay_fb(ev)
-            lk = s.get("lock")
-            if lk:
-                self.motors[lk["motor_a"]] = (ev, True)
-                self.motors[lk["motor_b"]] = (ev, False)
-                if lk.get("feedback") is not None:
-                    self.inputs[lk["feedback"]] = self._lock_fb(ev, lk.get("feedback_active", 1))
+        # The EVs are made on first use (ev()): a charger using fewer connectors than the board
+        # has does not pay for the others. The pin maps hold connector numbers (small ints).
+        self.evs = [None] * len(board.CONNECTORS)
+        self.adcs = {}  # ADC pin -> connector << 2 | 0 for the pilot, 1 + the CT's phase index
+        self.inputs = {}  # input pin (a contactor's or a lock's feedback) -> connector
+        self.motors = {}  # lock motor pin -> connector
+        self.ct_scale = {}  # CT pin -> (read_u16 units per amp peak x 1024, the bias)
         hz = getattr(board, "MAINS_HZ", 50)
         self.period_us = 1000000 // hz
         self.vref = getattr(board, "ADC_VREF", 3.3)
-        # Per CT the read_u16 units per amp (peak), x 1024, and the bias.
-        self.ct_scale = {}
-        for ev in self.evs:
-            for ct in ev.spec["ct"]:
+        for cid in range(1, len(board.CONNECTORS) + 1):
+            s = board.CONNECTORS[cid - 1]
+            self.adcs[s["pilot_adc"]] = cid << 2
+            for i, ct in enumerate(s["ct"]):
+                self.adcs[ct["adc"]] = cid << 2 | (i + 1)
                 v_per_a = math.sqrt(2) / ct["ratio"] * ct["burden"]
                 self.ct_scale[ct["adc"]] = (int(v_per_a / self.vref * 65536 * 1024),
                                             int((self.vref / 2 + _CT_BIAS_ERROR_V) / self.vref
                                                 * 65536))
+            if s.get("relay_feedback") is not None:
+                self.inputs[s["relay_feedback"]] = cid
+            lk = s.get("lock")
+            if lk:
+                self.motors[lk["motor_a"]] = self.motors[lk["motor_b"]] = cid
+                if lk.get("feedback") is not None:
+                    self.inputs[lk["feedback"]] = cid
         self.rfid = Chip()
         self.rfid_cs = board.RFID["cs"] if getattr(board, "RFID", None) else None
         self.feeds = 0
 
-    def _relay_fb(self, ev):
-        active = ev.spec.get("relay_feedback_active", 1)
-        return lambda: active if ev.relay_closed() else 1 - active
-
-    def _lock_fb(self, ev, active):
-        return lambda: active if ev.locked else 1 - active
-
     def ev(self, cid):
-        return self.evs[cid - 1]
+        ev = self.evs[cid - 1]
+        if ev is None:
+            ev = self.evs[cid - 1] = EV(self, self.board.CONNECTORS[cid - 1])
+        return ev
 
     # ---- what the fake peripherals call -----------------------------------------------------
 
     def write(self, pin, v):
         self.out[pin] = v
-        m = self.motors.get(pin)
-        if m is not None and v:
-            m[0].locked = m[1] != m[0].lock_fail
+        cid = self.motors.get(pin)
+        if cid is not None and v:  # motor_a locks, motor_b unlocks, unless the lock jams
+            ev = self.ev(cid)
+            ev.locked = (pin == ev.spec["lock"]["motor_a"]) != ev.lock_fail
         if pin == self.rfid_cs and v == 0:
             self.rfid.select()
 
     def read(self, pin):
-        f = self.inputs.get(pin)
-        if f is not None:
-            return f()
+        cid = self.inputs.get(pin)
+        if cid is not None:
+            return self._feedback(self.ev(cid), pin)
         return self.out.get(pin, 1)  # pulled up
+
+    def _feedback(self, ev, pin):
+        s = ev.spec
+        if pin == s.get("relay_feedback"):  # the contactor's auxiliary contact
+            active = s.get("relay_feedback_active", 1)
+            return active if ev.relay_closed() else 1 - active
+        active = s["lock"].get("feedback_active", 1)  # the lock's switch
+        return active if ev.locked else 1 - active
 
     def set_pwm(self, pin, duty):
         p = self.pwm.get(pin)
@@ -191,17 +194,19 @@ class World:
         a = self.adcs.get(pin)
         if a is None:
             return 0
-        raw = self._pilot_raw(a[0]) if a[1] is None else self._ct_raw(pin, a[0], a[1])
+        raw = self._pilot_raw(a >> 2) if a & 3 == 0 else self._ct_raw(pin, a)
         return min(max(raw, 0), 65535) & 0xFFF0
 
-    def _pilot_raw(self, ev):
+    def _pilot_raw(self, cid):
+        ev = self.ev(cid)
         cal = ev.spec["pilot_cal"]
         mv = ev.pilot_mv() + _noise(_PILOT_NOISE_MV)
         return cal[0] + (mv + 12000) * (cal[1] - cal[0]) // 24000
 
-    def _ct_raw(self, pin, ev, phase):
-        scale = self.ct_scale[pin]  # (read_u16 units per amp peak x 1024, bias)
-        wave = self._wave(ev, phase)
+    def _ct_raw(self, pin, a):
+        ev = self.ev(a >> 2)
+        scale = self.ct_scale[pin]
+        wave = self._wave(ev, (a & 3) - 1)
         return scale[1] + (ev.amps() * scale[0] >> 10) * wave // 32767 + _noise(_CT_NOISE)
 
     def _wave(self, ev, phase):
