@@ -1,7 +1,7 @@
 # Serial debugging while the charger runs: an asyncio REPL on the USB serial port with a `cp`
 # object to look at and poke the charger. micropython-lib's aiorepl is used when installed
 # (`mpremote mip install aiorepl`: history, await at the prompt); otherwise a small line REPL of
-# our own, which echoes and edits (backspace) since the port's own line editor is not running.
+# our own (linerepl.py, loaded only then).
 #
 #   cp.status()          the charger at a glance, as the simulator's `status`, plus the hardware
 #   cp.connectors()      per connector: status, pilot state and levels, offer, contactor, meter
@@ -11,7 +11,6 @@
 #   cp.stop(1)           stop connector 1's transaction (reason Local)
 #   cp.card(1, "TAG")    as if the card was shown at connector 1 (or cp.card("TAG"): the reader)
 import asyncio
-import sys
 
 
 class Tool:
@@ -97,48 +96,7 @@ def start_repl(charger):
     try:
         import aiorepl
     except ImportError:
+        from linerepl import repl
+
         return asyncio.create_task(repl(ns))
     return asyncio.create_task(aiorepl.task(ns))
-
-
-async def repl(ns, stream=None, out=None):
-    """A minimal asyncio REPL: one line at a time, an expression's value printed."""
-    reader = stream or asyncio.StreamReader(sys.stdin)
-    out = out or sys.stdout
-    line = bytearray()
-    out.write("\ncharger REPL: try cp.status()\n>>> ")
-    while True:
-        b = await reader.read(1)
-        if not b:
-            return
-        c = b[0]
-        if c in (0x0D, 0x0A):  # Enter
-            out.write("\n")
-            if line:
-                run(bytes(line).decode(), ns, out)
-                line = bytearray()
-            out.write(">>> ")
-        elif c in (0x08, 0x7F):  # Backspace
-            if line:
-                line = line[:-1]
-                out.write("\b \b")
-        elif c >= 0x20:
-            line.append(c)
-            out.write(chr(c))
-
-
-def run(src, ns, out):
-    try:
-        try:
-            code = compile(src, "<repl>", "eval")
-        except SyntaxError:
-            exec(compile(src, "<repl>", "exec"), ns)
-            return
-        v = eval(code, ns)
-        if v is not None:
-            out.write(repr(v) + "\n")
-    except Exception as e:
-        if hasattr(sys, "print_exception"):
-            sys.print_exception(e, out)
-        else:
-            out.write("%s: %s\n" % (type(e).__name__, e))

@@ -15,5 +15,6 @@ module("charger.py")  # noqa: F821
 module("settings.py")  # noqa: F821
 module("memstat.py")  # noqa: F821
 module("debug.py")  # noqa: F821
+module("linerepl.py")  # noqa: F821  (used only without aiorepl; tiny)
 # Every shipped board (data only, a few hundred bytes each); settings.json picks one.
 package("boards", files=["esp32_devkitc.py", "pico_w.py"], base_path="..")  # noqa: F821

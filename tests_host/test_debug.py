@@ -1,10 +1,12 @@
 """The serial debugging REPL (firmware/debug.py): the `cp` object on the in-process charger, and
-the small line REPL used when aiorepl is not installed, fed keystrokes as a serial port would."""
+the small line REPL (firmware/linerepl.py) used when aiorepl is not installed, fed keystrokes as a
+serial port would."""
 import asyncio
 import io
 
 import hwsupport
-from debug import Tool, repl
+from debug import Tool
+from linerepl import repl
 
 
 class Keys:
