@@ -22,3 +22,30 @@ def move(buf: ptr8, d: int, s: int, n: int):
     while i < n:
         buf[d + i] = buf[s + i]
         i += 1
+
+
+@micropython.viper
+def frame(tx: ptr8, op: int, src, k: int) -> int:
+    # A whole frame of at most 65535 payload bytes into tx: the header (FIN, opcode, masked
+    # length, key) and src masked with the 4-byte key at tx[k:k+4] -> the frame's length.
+    n = int(len(src))
+    p = ptr8(src)
+    tx[0] = 0x80 | op
+    i = 2
+    if n < 126:
+        tx[1] = 0x80 | n
+    else:
+        tx[1] = 0xFE
+        tx[2] = n >> 8
+        tx[3] = n & 0xFF
+        i = 4
+    j = 0
+    while j < 4:
+        tx[i + j] = tx[k + j]
+        j += 1
+    i += 4
+    j = 0
+    while j < n:
+        tx[i + j] = p[j] ^ tx[k + (j & 3)]
+        j += 1
+    return i + n

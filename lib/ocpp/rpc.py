@@ -178,7 +178,11 @@ class Rpc:
         self._busy = True
         ws = self.ws
         try:
-            payload = self._send_call(ws, action, payload, end)  # now: what sends it
+            if ws is None:
+                raise Offline()
+            if compat.ticks_diff(end, compat.ticks_ms()) <= 0:
+                raise Timeout(False)  # our turn came too late: do not send at all
+            payload = ws.send(self._frame(action, payload))  # now: what sends it
             try:
                 await payload
             except Exception:  # the link broke under the frame (OSError, ws.WSClosed)
@@ -201,7 +205,7 @@ class Rpc:
             payload = self._reply  # now: the answer frame
         finally:
             self._done.done()  # in case we were cancelled asleep
-            self._wait_id = self._reply = None
+            self._wait_id = self._reply = self._call[3] = None
             self._busy = False
             if self._queued:
                 self._free.set()
@@ -227,22 +231,15 @@ class Rpc:
         finally:
             self._queued -= 1
 
-    def _send_call(self, ws, action, payload, end):
-        # -> what to await to send the CALL frame.
-        if ws is None:
-            raise Offline()
-        if compat.ticks_diff(end, compat.ticks_ms()) <= 0:
-            raise Timeout(False)  # our turn came too late: do not send at all
-        self._wait_id = uid = self._next_id()
-        self._reply = None
+    def _frame(self, action, payload):
+        # The CALL frame, under a new id -> its JSON text.
         f = self._call
-        f[1], f[2], f[3] = uid, action, payload
-        try:
-            data = json.dumps(f)
-        finally:
-            f[2] = f[3] = None
+        f[1] = self._wait_id = self._next_id()
+        f[2] = action
+        f[3] = payload
+        self._reply = None
         self.sent_ms = compat.ticks_ms()
-        return ws.send(data)
+        return json.dumps(f)
 
     async def feed(self, data):
         """Handle one incoming text message; answers CALLs on the socket."""
@@ -261,30 +258,46 @@ class Rpc:
             # this case; 1.6 leaves it open.
             self.log("rpc: frame is not JSON")
             return error_frame("-1", "FormationViolation", "not valid JSON")
-        if not isinstance(msg, list) or len(msg) < 2:
-            return error_frame("-1", "FormationViolation", "not an OCPP-J array")
-        kind, uid = msg[0], msg[1]
-        if not isinstance(uid, str) or len(uid) > _MAX_ID:
+        return self._route(msg)
+
+    # Plain methods on the path of every message stay small: on MicroPython a function with
+    # more than about ten locals and stack slots gets its frame allocated per call.
+
+    def _route(self, msg):
+        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[1], str):
+            return self._malformed(msg)
+        if len(msg[1]) > _MAX_ID:
             return error_frame("-1", "FormationViolation", "bad message id")
-        if len(msg) < 3:
-            return error_frame(uid, "FormationViolation", "too few elements")
-        if kind == CALL:
-            return self._on_call(msg, uid)
-        if kind == CALLRESULT or kind == CALLERROR:
-            if uid == self._wait_id and uid is not None:
-                ok = (len(msg) == 3 and isinstance(msg[2], dict)) if kind == CALLRESULT else (
-                    len(msg) >= 4 and isinstance(msg[2], str)
-                )
-                if not ok:
-                    msg = [CALLERROR, uid, "FormationViolation", "malformed answer"]
-                self._reply = msg
-                self._done.wake()
+        if msg[0] == CALL:
+            return self._on_call(msg, msg[1])
+        if msg[0] == CALLRESULT or msg[0] == CALLERROR:
+            if msg[1] == self._wait_id:
+                self._answer(msg)
             else:
                 # An answer after its timeout, or to nothing: dropped (§4.1.1), never an error.
-                self.log("rpc: unmatched answer " + uid)
+                self.log("rpc: unmatched answer " + msg[1])
             return None
         # §4.1.3 says ignore the payload of an unknown message type; we still tell the peer.
-        return error_frame(uid, "FormationViolation", "unknown message type")
+        return error_frame(msg[1], "FormationViolation", "unknown message type")
+
+    def _malformed(self, msg):
+        if not isinstance(msg, list) or len(msg) < 2:
+            return error_frame("-1", "FormationViolation", "not an OCPP-J array")
+        if not isinstance(msg[1], str):
+            return error_frame("-1", "FormationViolation", "bad message id")
+        return error_frame(msg[1], "FormationViolation", "too few elements")
+
+    def _answer(self, msg):
+        # The answer to our CALL: a CALLRESULT [3, id, {payload}] or a CALLERROR
+        # [4, id, code, description, {details}]; anything else fails the CALL.
+        if msg[0] == CALLRESULT:
+            ok = len(msg) == 3 and isinstance(msg[2], dict)
+        else:
+            ok = len(msg) >= 4 and isinstance(msg[2], str)
+        if not ok:
+            msg = [CALLERROR, msg[1], "FormationViolation", "malformed answer"]
+        self._reply = msg
+        self._done.wake()
 
     def _on_call(self, msg, uid):
         if len(msg) != 4 or not isinstance(msg[2], str):

@@ -8,10 +8,10 @@ import os
 
 from .compat import MICROPYTHON, const, ticks_ms, wait_for_ms
 
-try:
-    from ._xor import mask as _xmask, move as _xmove  # native, allocation-free (MicroPython)
+try:  # native, allocation-free (MicroPython)
+    from ._xor import frame as _xframe, mask as _xmask, move as _xmove
 except Exception:  # CPython has no viper; a generic build may lack the native module
-    _xmask = _xmove = None
+    _xframe = _xmask = _xmove = None
 
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
@@ -25,6 +25,7 @@ _CHUNK = const(1024)  # payload bytes per write: the size of the send buffer
 # does not mask) and then, behind an almost complete message, a whole control frame (2 + 125).
 _SLACK = const(140)
 _KEYS = const(16)  # masking keys drawn from os.urandom at once
+_POOL = const(_CHUNK + 14)  # where they are kept in the send buffer
 _CLOSE_WAIT_MS = const(2000)  # how long a close may spend sending its frame / closing TLS
 
 
@@ -38,11 +39,6 @@ class WSClosed(Exception):
 
     def __str__(self):
         return "websocket closed (code %s): %s" % (self.code, self.reason)
-
-
-class _Fail(Exception):
-    # (close code, reason) from the synchronous header check; recv() fails the connection.
-    pass
 
 
 async def close_stream(w):
@@ -81,9 +77,9 @@ class WebSocket:
         self._ctl = memoryview(bytearray(125))  # the payload of a ping or close being answered
         self._cop = self._cn = 0  # ... its opcode and length
         self.text = False  # the last message came as text (else binary)
-        self._tx = memoryview(bytearray(_CHUNK + 14))
-        self._keys = b""  # a supply of masking keys, and where the current one is
-        self._ko = 0
+        # The send buffer: a frame's header and payload, then a supply of masking keys.
+        self._tx = memoryview(bytearray(_POOL + _KEYS * 4))
+        self._k = _POOL + _KEYS * 4  # the offset of the current key; none drawn yet
         self._lock = asyncio.Lock()  # held by a frame written in several chunks
         self._readinto = getattr(reader, "readinto", None)
         self._close_sent = False
@@ -106,34 +102,60 @@ class WebSocket:
         return self._loop(handle)
 
     async def _loop(self, handle):
-        # The coroutine keeps few locals (its size is allocated per call): the work is in the
-        # plain methods _parse, _take and _check.
+        # serve() runs this once per connection, so its locals cost nothing per message: the
+        # parsing of frames is written out here. (On MicroPython a plain function with more than
+        # about ten locals and stack slots gets its frame allocated and freed per call, which is
+        # slow once the heap is full of garbage.) Rare cases go to plain methods.
         if self.closed:
             raise WSClosed(None, "closed")
+        buf = self._buf
         try:
             while True:
-                r = self._parse()
-                if r is None:  # more bytes: as many as the stream has and the buffer takes
-                    if self._readinto is not None:
-                        r = self._re  # an empty buffer is read into whole, without a slice
-                        r = await self._readinto(self._buf[r:] if r else self._buf)
-                    else:
-                        r = self._put(await self._r.read(len(self._buf) - self._re))
-                    if r is not None:  # None: TLS polled but no complete record yet
-                        if not r:
-                            raise EOFError
-                        self._re += r
-                        self.last_rx = ticks_ms()
-                elif r is True:  # a control frame, its payload in self._ctl
-                    await self._control()
-                elif isinstance(r, _Fail):
-                    await self._fail(r.args[0], r.args[1])
-                elif handle is None:
-                    return self.text, r
-                else:
-                    r = handle(r)
+                if self._mop < 0 and self._rp:  # the last message was handed out: drop it
+                    self._cut(0, self._rp)
+                p = self._rp
+                got = self._re - p
+                h = 2  # the header's length, once its second byte is in
+                if got >= 2:
+                    b0 = buf[p]
+                    n = buf[p + 1] & 0x7F
+                    h = 2 if n < 126 else 4 if n == 126 else 10
+                if got >= h:
+                    if h == 4:
+                        n = buf[p + 2] << 8 | buf[p + 3]
+                    elif h == 10:
+                        n = int.from_bytes(buf[p + 2 : p + 10], "big")
+                    r = self._check(b0, buf[p + 1], n)
                     if r is not None:
-                        await self.send(r)
+                        await self._fail(r[0], r[1])
+                    if got >= h + n:
+                        if b0 == 0x81 or b0 == 0x82:  # a whole message in one frame
+                            self.text = b0 == 0x81
+                            self._rp = p + h + n
+                            r = buf[p + h : p + h + n]
+                        else:
+                            r = self._take(b0, p, h, n)
+                            if r is True:  # a control frame, its payload in self._ctl
+                                await self._control()
+                            if r is None or r is True:
+                                continue
+                        if handle is None:
+                            return self.text, r
+                        r = handle(r)
+                        if r is not None:
+                            await self.send(r)
+                        continue
+                # More bytes: as many as the stream has and the buffer takes.
+                if self._readinto is not None:
+                    r = self._re  # an empty buffer is read into whole, without a slice
+                    r = await self._readinto(buf[r:] if r else buf)
+                else:
+                    r = self._got(await self._r.read(len(buf) - self._re))
+                if r is not None:  # None: TLS polled but no complete record yet
+                    if not r:
+                        raise EOFError
+                    self._re += r
+                    self.last_rx = ticks_ms()
         except (EOFError, OSError) as e:
             r = self.closed
             await self._shut()
@@ -142,74 +164,41 @@ class WebSocket:
             r = "eof" if isinstance(e, EOFError) else "connection lost: %r" % e
             raise WSClosed(None, r) from None
 
-    def _put(self, d):
+    def _got(self, d):
         # Bytes read by a stream without readinto (CPython) into the buffer -> their count.
         e = self._re
         self._buf[e : e + len(d)] = d
         return len(d)
 
-    def _parse(self):
-        # The frames in the buffer, as far as they go -> a message's payload (a memoryview),
-        # True for a control frame to answer, a _Fail, or None when more bytes are needed.
-        buf = self._buf
-        if self._mop < 0 and self._rp:  # the last message was handed out: drop it
-            self._cut(0, self._rp)
-        while True:
-            p = self._rp
-            got = self._re - p
-            if got < 2:
-                return None
-            b0, n = buf[p], buf[p + 1]
-            if b0 & 0x70:
-                return _Fail(1002, "reserved bits set")
-            if n & 0x80:
-                return _Fail(1002, "masked frame from server")
-            h = 2
-            n &= 0x7F
-            if n == 126:
-                h = 4
-                if got >= 4:
-                    n = buf[p + 2] << 8 | buf[p + 3]
-            elif n == 127:
-                h = 10
-                if got >= 10:
-                    n = int.from_bytes(buf[p + 2 : p + 10], "big")
-            if got < h:
-                return None
-            r = self._check(b0, n)
-            if r is not None:
-                return r
-            if got < h + n:
-                return None
-            r = self._take(b0, p, h, n)
-            if r is not None:
-                return r
-
-    def _check(self, b0, n):
-        # A frame header against RFC 6455 5.2-5.5 -> None, or a _Fail.
+    def _check(self, b0, b1, n):
+        # A frame header against RFC 6455 5.2-5.5 -> None, or (close code, reason).
+        if b0 & 0x70:
+            return 1002, "reserved bits set"
+        if b1 & 0x80:
+            return 1002, "masked frame from server"
         op = b0 & 0x0F
         if op >= _OP_CLOSE:
             if op > _OP_PONG:
-                return _Fail(1002, "unknown opcode %d" % op)
+                return 1002, "unknown opcode %d" % op
             if not b0 & 0x80 or n > 125:
-                return _Fail(1002, "fragmented or oversized control frame")
+                return 1002, "fragmented or oversized control frame"
             return None
         if op == _OP_CONT:
             if self._mop < 0:
-                return _Fail(1002, "continuation frame without a message")
+                return 1002, "continuation frame without a message"
         elif op > _OP_BINARY:
-            return _Fail(1002, "unknown opcode %d" % op)
+            return 1002, "unknown opcode %d" % op
         elif self._mop >= 0:
-            return _Fail(1002, "new message inside a fragmented one")
+            return 1002, "new message inside a fragmented one"
         # Checked before reading a single payload byte (1009: RFC 6455 7.4.1).
         if (self._rp - self._ms if self._mop >= 0 else 0) + n > self.max_size:
-            return _Fail(1009, "message too big")
+            return 1009, "message too big"
         return None
 
     def _take(self, b0, p, h, n):
-        # A whole frame is in the buffer at p (header h bytes, payload n) -> the message's
-        # payload when it completes one, True for a ping or close (its payload copied to self._ctl), None
-        # when there is nothing to hand out yet (a fragment, a pong).
+        # A control frame or a fragment, whole in the buffer at p (header h bytes, payload n)
+        # -> the message's payload when it completes one, True for a ping or close (its
+        # payload copied to self._ctl), None when there is nothing to hand out yet.
         buf = self._buf
         op = b0 & 0x0F
         if op >= _OP_CLOSE:
@@ -295,15 +284,33 @@ class WebSocket:
         # A frame that fits the send buffer, with no chunked frame under way, is written here
         # and now, whole: the caller awaits only the stream's drain(). That saves the coroutine
         # objects of a frame per message; anything else goes through _frame.
-        n = len(data)
         w = self._w
-        if n > _CHUNK or self._lock.locked() or self._close_sent or w is None:
+        if w is None or self._close_sent or len(data) > _CHUNK or self._lock.locked():
             return self._frame(op, data)
+        return self._put(w, self._build(op, data))
+
+    def _put(self, w, b):
         try:
-            w.write(self._chunk(data, 0, n, self._head(op, n)))
+            w.write(b)
         except OSError as e:
             return self._lost(e)
         return w.drain()
+
+    def _build(self, op, data):
+        # The frame, header and masked payload, in the send buffer -> the bytes to write.
+        if _xframe is None:
+            return self._chunk(data, 0, len(data), self._head(op, len(data)))
+        return self._tx[: _xframe(self._tx, op, data, self._key())]
+
+    def _key(self):
+        # A fresh masking key (RFC 6455 5.3: from a strong source of entropy; os.urandom is,
+        # asked once per _KEYS frames) -> its offset in the send buffer.
+        k = self._k + 4
+        if k >= _POOL + _KEYS * 4:
+            k = _POOL
+            self._tx[_POOL:] = os.urandom(_KEYS * 4)
+        self._k = k
+        return k
 
     async def _lost(self, e):
         self._close_sent = True
@@ -348,9 +355,7 @@ class WebSocket:
             self._lock.release()
 
     def _head(self, op, n):
-        # The frame header into the send buffer, with a fresh masking key (RFC 6455 5.3: keys
-        # come from a strong entropy source; os.urandom is, and is asked once per _KEYS
-        # frames) -> the header's length.
+        # The frame header into the send buffer, with a fresh key -> the header's length.
         tx = self._tx
         tx[0] = 0x80 | op
         if n < 126:
@@ -364,16 +369,8 @@ class WebSocket:
                 j -= 1
                 tx[j] = n & 0xFF
                 n >>= 8
-        ko = self._ko + 4
-        if ko >= len(self._keys):
-            self._keys = os.urandom(_KEYS * 4)
-            ko = 0
-        self._ko = ko
-        keys = self._keys
-        tx[i] = keys[ko]
-        tx[i + 1] = keys[ko + 1]
-        tx[i + 2] = keys[ko + 2]
-        tx[i + 3] = keys[ko + 3]
+        k = self._key()
+        tx[i : i + 4] = tx[k : k + 4]
         return i + 4
 
     def _chunk(self, src, pos, k, i):
@@ -382,13 +379,13 @@ class WebSocket:
         the key starts at its first byte in each."""
         tx = self._tx
         if _xmask is not None:
-            _xmask(tx, i, src, pos, k, self._keys, self._ko)
+            _xmask(tx, i, src, pos, k, tx, self._k)
             return tx[: i + k]
         # XOR as big ints: no per-byte Python loop. The header rides in the same int, so a
         # small message is one write (one TLS record).
-        ko = self._ko
+        ko = self._k
         width = (k + 3) & ~3
-        m = int.from_bytes(bytes(self._keys[ko : ko + 4]) * (width >> 2), "big")
+        m = int.from_bytes(bytes(tx[ko : ko + 4]) * (width >> 2), "big")
         x = int.from_bytes(memoryview(src)[pos : pos + k], "big") ^ (m >> ((width - k) << 3))
         if i:
             x |= int.from_bytes(tx[:i], "big") << (k << 3)
