@@ -62,7 +62,7 @@ p = Pilot(PWM(), ADC(), (2979, 59577))
 buf = p._buf
 for i in range(48):
     buf[i] = 2979 + (6000 + 12000) * (59577 - 2979) // 24000 if i % 4 == 0 else 2979
-high, low = high_level(buf, 48, 4700), low_level(buf, 48, 4700)
+high, low = high_level(buf, 4700), low_level(buf, 4700)
 assert classify(p.mv(high)) == "C" and p.mv(low) < -11000, (p.mv(high), p.mv(low))
 
 r = Register()
@@ -86,7 +86,7 @@ def alloc(fn):
 
 
 for f in (high_level, low_level):
-    assert alloc(lambda: f(buf, 48, 4700)) == 0, f
+    assert alloc(lambda: f(buf, 4700)) == 0, f
 p.adc.v = 30000
 p.poll()
 assert alloc(p.poll) == 0  # the hardware loop polls 20 times a second per connector

@@ -12,9 +12,10 @@ from hal.pilot import Pilot, amps_for, classify, duty_for, high_level, low_level
 
 
 def levels(buf, n, flat):
-    """(high, low) of a burst as the pilot sees them; low None for a steady level."""
-    low = low_level(buf, n, flat)
-    return high_level(buf, n, flat), None if low < 0 else low
+    """(high, low) of a burst's first n readings as the pilot sees them; low None for a steady
+    level."""
+    low = low_level(buf[:n], flat)
+    return high_level(buf[:n], flat), None if low < 0 else low
 
 
 LEVELS = {"A": 12000, "B": 9000, "C": 6000, "D": 3000, "E": 0, "F": -12000}

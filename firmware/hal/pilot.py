@@ -78,63 +78,49 @@ def classify(mv, prev=None):
     return "F"
 
 
-# The burst is processed by small functions returning one int each, over several passes: a
-# MicroPython function whose locals and stack exceed 11 words gets its frame from the heap on
-# every call (hal/__init__.py), and a poll runs 20 times a second per connector.
-def _max(buf, n):
-    m = buf[0]
-    for i in range(1, n):
-        if buf[i] > m:
-            m = buf[i]
-    return m
-
-
-def _min(buf, n):
-    m = buf[0]
-    for i in range(1, n):
-        if buf[i] < m:
-            m = buf[i]
-    return m
-
-
-def _sum_above(buf, n, split):
+# The burst is processed by small functions returning one int each, over several passes (max,
+# min and sum are the builtins'): a MicroPython function whose locals and stack exceed 11 words
+# gets its frame from the heap on every call (hal/__init__.py), and a poll runs 20 times a second
+# per connector.
+def _sum_above(buf, split):
     s = 0
-    for i in range(n):
-        if buf[i] > split:
-            s += buf[i]
+    for v in buf:
+        if v > split:
+            s += v
     return s
 
 
-def _count_above(buf, n, split):
+def _count_above(buf, split):
     k = 0
-    for i in range(n):
-        if buf[i] > split:
+    for v in buf:
+        if v > split:
             k += 1
     return k
 
 
-def high_level(buf, n, flat):
-    """The high-phase level of a burst, as a mean raw reading: of the upper group when the
-    burst spans at least `flat`, else of the whole burst (one steady level). No allocation."""
-    if _max(buf, n) - _min(buf, n) < flat:
-        return _sum_above(buf, n, -1) // n
-    split = (_max(buf, n) + _min(buf, n)) >> 1
-    k = _count_above(buf, n, split)
+def high_level(buf, flat):
+    """The high-phase level of a burst (every reading of buf), as a mean raw reading: of the
+    upper group when the burst spans at least `flat`, else of the whole burst (one steady
+    level). No allocation."""
+    if max(buf) - min(buf) < flat:
+        return sum(buf) // len(buf)
+    split = (max(buf) + min(buf)) >> 1
+    k = _count_above(buf, split)
     if k < _MIN_GROUP:  # a spike above a steady level
-        return (_sum_above(buf, n, -1) - _sum_above(buf, n, split)) // (n - k)
-    return _sum_above(buf, n, split) // k
+        return (sum(buf) - _sum_above(buf, split)) // (len(buf) - k)
+    return _sum_above(buf, split) // k
 
 
-def low_level(buf, n, flat):
+def low_level(buf, flat):
     """The low-phase level of a burst (mean raw reading of the lower group), or -1 when the
     burst is one steady level: it spans less than `flat`, or a group is a mere spike."""
-    if _max(buf, n) - _min(buf, n) < flat:
+    if max(buf) - min(buf) < flat:
         return -1
-    split = (_max(buf, n) + _min(buf, n)) >> 1
-    k = _count_above(buf, n, split)
-    if k < _MIN_GROUP or n - k < _MIN_GROUP:
+    split = (max(buf) + min(buf)) >> 1
+    k = _count_above(buf, split)
+    if k < _MIN_GROUP or len(buf) - k < _MIN_GROUP:
         return -1
-    return (_sum_above(buf, n, -1) - _sum_above(buf, n, split)) // (n - k)
+    return (sum(buf) - _sum_above(buf, split)) // (len(buf) - k)
 
 
 class Pilot:
@@ -185,10 +171,10 @@ class Pilot:
 
     def poll(self):
         """Measure, classify and debounce; True when the debounced state changed."""
-        n = self.sample()
-        low = low_level(self._buf, n, self._flat)
+        self.sample()
+        low = low_level(self._buf, self._flat)
         low = None if low < 0 else self.mv(low)
-        return self.feed(self.mv(high_level(self._buf, n, self._flat)), low)
+        return self.feed(self.mv(high_level(self._buf, self._flat)), low)
 
     def feed(self, high_mv, low_mv):
         """Debounce one measurement (levels in millivolts); True when the state changed."""
