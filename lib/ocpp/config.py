@@ -1,89 +1,115 @@
 # The configuration keys of the 1.6 spec §9: each with its type, access and default, held in one
 # table. Values that were changed are kept in a dict and persisted; the rest come from the table,
 # so an unchanged charger spends no RAM on them.
+#
+# The table is a dict of small ints built with keyword arguments. Loaded from .mpy, a tuple of
+# rows costs ~100 bytes per row and every string constant longer than 10 characters ~70 bytes;
+# here the key names are identifiers, interned once as qstrs, and each description is an int
+# stored in the dict's slot. Interning pays twice: the same names in the other modules' code,
+# in the central system's messages and in GetConfiguration's answer are then that one qstr
+# instead of a string object each (MicroPython looks a new string up among the qstrs first).
 from . import store
 from .compat import const
 
-INT = const(1)
-BOOL = const(2)
-STR = const(3)
-CSL = const(4)  # comma-separated measurands, checked against what the meter can give
+INT = const(0)
+BOOL = const(1)
+STR = const(2)
+CSL = const(3)  # comma-separated measurands, checked against what the meter can give
+_KIND = const(3)
 
-RO = const(1)  # read-only for the central system
-WO = const(2)  # write-only: never reported by GetConfiguration, never logged (AuthorizationKey)
-REBOOT = const(4)  # a change takes effect after a reboot: ChangeConfiguration answers RebootRequired
+RO = const(4)  # read-only for the central system
+WO = const(8)  # write-only: never reported by GetConfiguration, never logged (AuthorizationKey)
+REBOOT = const(16)  # a change takes effect after a reboot: ChangeConfiguration answers RebootRequired
+_ACCESS = const(28)
 
 _FILE = "config.json"
 
-# (key, type, flags, default, maximum). Maximum: the largest int, or a CSL's maximum item count.
-# Required Core keys of §9.1 plus the optional ones we support. Keys read by the engine at run
-# time are looked up by name, which MicroPython interns, so the lookups do not allocate.
-KEYS = (
-    ("AllowOfflineTxForUnknownId", BOOL, 0, False, None),
-    ("AuthorizationCacheEnabled", BOOL, 0, True, None),
-    ("AuthorizationKey", STR, WO, "", 40),
-    ("AuthorizeRemoteTxRequests", BOOL, 0, False, None),
-    ("ClockAlignedDataInterval", INT, 0, 0, 86400),
-    ("ConnectionTimeOut", INT, 0, 60, 3600),
-    ("ConnectorPhaseRotation", STR, 0, "Unknown", 100),
-    ("GetConfigurationMaxKeys", INT, RO, 50, None),
-    ("HeartbeatInterval", INT, 0, 300, 86400),
-    ("LocalAuthorizeOffline", BOOL, 0, True, None),
-    ("LocalPreAuthorize", BOOL, 0, False, None),
-    ("MeterValuesAlignedData", CSL, 0, "Energy.Active.Import.Register", 8),
-    ("MeterValuesAlignedDataMaxLength", INT, RO, 8, None),
-    ("MeterValuesSampledData", CSL, 0, "Energy.Active.Import.Register", 8),
-    ("MeterValuesSampledDataMaxLength", INT, RO, 8, None),
-    ("MeterValueSampleInterval", INT, 0, 60, 86400),
-    ("MinimumStatusDuration", INT, 0, 0, 3600),
-    ("NumberOfConnectors", INT, RO, 1, None),
-    ("ResetRetries", INT, 0, 1, 10),
-    ("StopTransactionOnEVSideDisconnect", BOOL, 0, True, None),
-    ("StopTransactionOnInvalidId", BOOL, 0, True, None),
-    ("StopTxnAlignedData", CSL, 0, "", 8),
-    ("StopTxnAlignedDataMaxLength", INT, RO, 8, None),
-    ("StopTxnSampledData", CSL, 0, "", 8),
-    ("StopTxnSampledDataMaxLength", INT, RO, 8, None),
-    ("SupportedFeatureProfiles", STR, RO, "Core", None),
-    ("TransactionMessageAttempts", INT, 0, 3, 100),
-    ("TransactionMessageRetryInterval", INT, 0, 60, 86400),
-    ("UnlockConnectorOnEVSideDisconnect", BOOL, 0, True, None),
-    ("WebSocketPingInterval", INT, 0, 60, 86400),
+# The default measurand list, here so that it is one shared object.
+_ENERGY = "Energy.Active.Import.Register"
+TEXTS = ["", "Core", "Unknown", _ENERGY]  # the defaults of the string keys (see row())
+
+
+def row(kind, default=0, maximum=0, access=0):
+    """One key's description packed in a small int: kind and access in bits 0-4, maximum (the
+    largest int, a string's length or a list's item count; 0 for none) in bits 5-24, default
+    in the bits above (for a string key, its index in TEXTS)."""
+    if kind >= STR:
+        if default not in TEXTS:
+            TEXTS.append(default)
+        default = TEXTS.index(default)
+    return int(default) << 25 | maximum << 5 | access | kind
+
+
+# Required Core keys of §9.1 plus the optional ones we support.
+KEYS = dict(
+    AllowOfflineTxForUnknownId=row(BOOL, False),
+    AuthorizationCacheEnabled=row(BOOL, True),
+    AuthorizationKey=row(STR, "", 40, WO),
+    AuthorizeRemoteTxRequests=row(BOOL, False),
+    ClockAlignedDataInterval=row(INT, 0, 86400),
+    ConnectionTimeOut=row(INT, 60, 3600),
+    ConnectorPhaseRotation=row(STR, "Unknown", 100),
+    GetConfigurationMaxKeys=row(INT, 50, 0, RO),
+    HeartbeatInterval=row(INT, 300, 86400),
+    LocalAuthorizeOffline=row(BOOL, True),
+    LocalPreAuthorize=row(BOOL, False),
+    MeterValuesAlignedData=row(CSL, _ENERGY, 8),
+    MeterValuesAlignedDataMaxLength=row(INT, 8, 0, RO),
+    MeterValuesSampledData=row(CSL, _ENERGY, 8),
+    MeterValuesSampledDataMaxLength=row(INT, 8, 0, RO),
+    MeterValueSampleInterval=row(INT, 60, 86400),
+    MinimumStatusDuration=row(INT, 0, 3600),
+    NumberOfConnectors=row(INT, 1, 0, RO),
+    ResetRetries=row(INT, 1, 10),
+    StopTransactionOnEVSideDisconnect=row(BOOL, True),
+    StopTransactionOnInvalidId=row(BOOL, True),
+    StopTxnAlignedData=row(CSL, "", 8),
+    StopTxnAlignedDataMaxLength=row(INT, 8, 0, RO),
+    StopTxnSampledData=row(CSL, "", 8),
+    StopTxnSampledDataMaxLength=row(INT, 8, 0, RO),
+    SupportedFeatureProfiles=row(STR, "Core", 0, RO),
+    TransactionMessageAttempts=row(INT, 3, 100),
+    TransactionMessageRetryInterval=row(INT, 60, 86400),
+    UnlockConnectorOnEVSideDisconnect=row(BOOL, True),
+    WebSocketPingInterval=row(INT, 60, 86400),
 )
 
 # Measurands of the 1.6 spec §7.31; a CSL item may carry a phase suffix such as Current.Import.L1.
+# Lists of names are comma-separated strings, read with listed().
 MEASURANDS = (
-    "Energy.Active.Import.Register",
-    "Energy.Active.Export.Register",
-    "Energy.Reactive.Import.Register",
-    "Energy.Reactive.Export.Register",
-    "Energy.Active.Import.Interval",
-    "Energy.Active.Export.Interval",
-    "Energy.Reactive.Import.Interval",
-    "Energy.Reactive.Export.Interval",
-    "Power.Active.Import",
-    "Power.Active.Export",
-    "Power.Offered",
-    "Power.Reactive.Import",
-    "Power.Reactive.Export",
-    "Power.Factor",
-    "Current.Import",
-    "Current.Export",
-    "Current.Offered",
-    "Voltage",
-    "Frequency",
-    "Temperature",
-    "SoC",
-    "RPM",
+    "Energy.Active.Import.Register,Energy.Active.Export.Register,"
+    "Energy.Reactive.Import.Register,Energy.Reactive.Export.Register,"
+    "Energy.Active.Import.Interval,Energy.Active.Export.Interval,"
+    "Energy.Reactive.Import.Interval,Energy.Reactive.Export.Interval,"
+    "Power.Active.Import,Power.Active.Export,Power.Offered,Power.Reactive.Import,"
+    "Power.Reactive.Export,Power.Factor,Current.Import,Current.Export,Current.Offered,"
+    "Voltage,Frequency,Temperature,SoC,RPM"
 )
-_PHASES = ("L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1")
+_PHASES = "L1,L2,L3,N,L1-N,L2-N,L3-N,L1-L2,L2-L3,L3-L1"
 
 
-def _find(rows, key):
-    for r in rows:
-        if r[0] == key:
-            return r
-    return None
+def listed(word, names):
+    """Whether word is one of names: a tuple, or a comma-separated string (which costs a
+    fraction of a tuple of strings once loaded)."""
+    if not isinstance(names, str):
+        return word in names
+    if not word or "," in word:
+        return False
+    n = len(word)
+    i = names.find(word)
+    while i >= 0:
+        if (i == 0 or names.startswith(",", i - 1)) and (
+            i + n == len(names) or names.startswith(",", i + n)
+        ):
+            return True
+        i = names.find(word, i + 1)
+    return False
+
+
+def _default(r):
+    kind = r & _KIND
+    d = r >> 25
+    return d if kind == INT else d == 1 if kind == BOOL else TEXTS[d]
 
 
 class Config:
@@ -92,49 +118,53 @@ class Config:
     def __init__(self, log, measurands=None, fixed=None):
         self.log = log
         # What the meter can deliver: a CSL may only name these (§9.1.17 and §5.3: a value the
-        # charger cannot honour is Rejected).
+        # charger cannot honour is Rejected). A tuple or a comma-separated string.
         self.measurands = measurands or MEASURANDS
         self.fixed = fixed or {}  # values set by the integrator, e.g. NumberOfConnectors
         self.changed = {}
-        self.extra = []  # rows of the optional profiles in use (see add())
+        self.extra = []  # key tables of the optional profiles in use (see add())
         self.on_change = None  # engine hook: called with the key after a change took effect
         self._saved = store.load(_FILE, log)
         self._restore()
 
-    def add(self, rows):
-        """Register the keys of an optional profile (same row format as KEYS), so a charger
-        that does not use the profile does not report its keys."""
-        self.extra.extend(rows)
+    def add(self, keys):
+        """Register the keys of an optional profile (a dict like KEYS), so a charger that does
+        not use the profile does not report its keys."""
+        self.extra.append(keys)
         self._restore()
 
     def _row(self, key):
-        return _find(KEYS, key) or _find(self.extra, key)
+        r = KEYS.get(key)
+        if r is None:
+            for t in self.extra:
+                r = t.get(key)
+                if r is not None:
+                    break
+        return r
 
     def _restore(self):
         saved = self._saved
         if isinstance(saved, dict):
             for k, v in saved.items():
-                if k in self.changed:
-                    continue
                 r = self._row(k)
-                if r is None and not self.extra:
-                    continue  # may belong to a profile registered later
+                if r is None or k in self.changed:
+                    continue  # unknown, or of a profile registered later
                 # A stored value is re-validated: a hand-edited or damaged file must not smuggle
                 # in a value the central system could never have set.
-                if r and not r[2] & RO and self._parse(r, _text(v)) == v:
+                if not r & RO and self._parse(k, r, _text(v)) == v:
                     self.changed[k] = v
-                elif r:
+                else:
                     self.log("config: ignoring stored %s" % k)
 
     def get(self, key):
         v = self.changed.get(key)
-        if v is not None:
-            return v
-        v = self.fixed.get(key)
-        if v is not None:
-            return v
-        r = self._row(key)
-        return r[3] if r else None
+        if v is None:
+            v = self.fixed.get(key)
+            if v is None:
+                r = self._row(key)
+                if r is not None:
+                    return _default(r)
+        return v
 
     def set(self, key, value, persist=True):
         """Set a typed value from inside the charger (not subject to the RO flag)."""
@@ -153,72 +183,79 @@ class Config:
         r = self._row(key)
         if r is None:
             return "NotSupported"
-        if r[2] & RO:
+        if r & RO:
             return "Rejected"
-        v = self._parse(r, text)
+        v = self._parse(key, r, text)
         if v is None:
             return "Rejected"
         self.changed[key] = v
         self.save()
-        if r[2] & REBOOT:
+        if r & REBOOT:
             return "RebootRequired"
         if self.on_change:
             self.on_change(key)
         return "Accepted"
 
-    def _parse(self, r, text):
+    def _parse(self, key, r, text):
         if not isinstance(text, str):
             return None
-        kind, limit = r[1], r[4]
+        kind, limit = r & _KIND, r >> 5 & 0xFFFFF
         if kind == INT:
             try:
                 v = int(text)
             except ValueError:
                 return None
-            if v < 0 or (limit is not None and v > limit):
-                return None
-            return v
+            return v if 0 <= v and (not limit or v <= limit) else None
         if kind == BOOL:
-            t = text.lower()
-            return True if t == "true" else False if t == "false" else None
+            text = text.lower()
+            return True if text == "true" else False if text == "false" else None
         if kind == CSL:
             if text == "":
                 return ""
             items = text.split(",")
             if len(items) > limit:
                 return None
-            for item in items:
-                if not self._measurand_ok(item.strip()):
+            for n, item in enumerate(items):
+                items[n] = item = item.strip()
+                if not self._measurand_ok(item):
                     return None
-            return ",".join(i.strip() for i in items)
-        if limit is not None and len(text) > limit:
+            return ",".join(items)
+        if limit and len(text) > limit:
             return None
-        if r[0] == "AuthorizationKey" and len(text) < 16:
+        if key == "AuthorizationKey" and len(text) < 16:
             return None  # security whitepaper A00.FR.205: at least 16 bytes
         return text
 
     def _measurand_ok(self, item):
-        if item in self.measurands:
+        if listed(item, self.measurands):
             return True
         dot = item.rfind(".")
         while dot > 0:  # try each split point: phases such as "L1-N" contain no dot
-            if item[:dot] in self.measurands and item[dot + 1 :] in _PHASES:
+            if listed(item[:dot], self.measurands) and listed(item[dot + 1 :], _PHASES):
                 return True
             dot = item.rfind(".", 0, dot)
         return False
 
-    def entries(self, keys=None):
-        """(key, readonly, text value) for GetConfiguration, skipping write-only keys; with
-        `keys`, also the list of unknown ones."""
+    def entries(self, keys=None, dicts=False):
+        """The keys for GetConfiguration, skipping write-only ones: (key, readonly, text value)
+        each, or with dicts the configurationKey objects (§7.22) themselves; with `keys`, also
+        the list of unknown ones."""
         out = []
         unknown = []
-        for k in keys if keys is not None else [r[0] for r in KEYS + tuple(self.extra)]:
+        asked = keys is not None
+        if not asked:
+            keys = sorted(KEYS)
+            for t in self.extra:
+                keys.extend(t)
+        for k in keys:
             r = self._row(k)
-            if r is None or r[2] & WO:
-                if keys is not None:  # asked for by name: say we do not report it
-                    unknown.append(k)
+            if r is None or r & WO:
+                if asked:
+                    unknown.append(k)  # asked for by name: say we do not report it
                 continue
-            out.append((k, bool(r[2] & RO), _text(self.get(k))))
+            ro = bool(r & RO)
+            v = _text(self.get(k))
+            out.append({"key": k, "readonly": ro, "value": v} if dicts else (k, ro, v))
         return out, unknown
 
 
@@ -227,4 +264,4 @@ def _text(v):
         return "true"
     if v is False:
         return "false"
-    return str(v)
+    return v if isinstance(v, str) else str(v)

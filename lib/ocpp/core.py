@@ -94,8 +94,8 @@ def HANDLERS(cp):
                 if not isinstance(k, str) or len(k) > 50:
                     raise CallError("TypeConstraintViolation", "key must be strings")
             keys = keys[: cp.config.get("GetConfigurationMaxKeys")]
-        found, unknown = cp.config.entries(keys or None)
-        r = {"configurationKey": [{"key": k, "readonly": ro, "value": v} for k, ro, v in found]}
+        found, unknown = cp.config.entries(keys or None, True)
+        r = {"configurationKey": found}
         if unknown:
             r["unknownKey"] = unknown
         return r

@@ -29,14 +29,14 @@ _HEAD_SIZE = const(16)
 _REC = "<24sBI23s"
 _REC_SIZE = const(52)
 _KEY = const(24)
-_MAX_LENGTH = const(1000)  # LocalAuthListMaxLength: 52 KB of flash when full
-_SEND_MAX = const(50)  # SendLocalListMaxLength: ~5 KB of JSON, well inside one message
 _STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 
-ROWS = (
-    ("LocalAuthListEnabled", config.BOOL, 0, True, None),
-    ("LocalAuthListMaxLength", config.INT, config.RO, _MAX_LENGTH, None),
-    ("SendLocalListMaxLength", config.INT, config.RO, _SEND_MAX, None),
+# The profile's configuration keys (§9.2). LocalAuthListMaxLength: 52 KB of flash when full;
+# SendLocalListMaxLength: ~5 KB of JSON, well inside one message.
+ROWS = dict(
+    LocalAuthListEnabled=config.row(config.BOOL, True),
+    LocalAuthListMaxLength=config.row(config.INT, 1000, 0, config.RO),
+    SendLocalListMaxLength=config.row(config.INT, 50, 0, config.RO),
 )
 
 _ID_TAG_INFO = (
