@@ -68,6 +68,19 @@ def test_codec_is_compact():
     assert len(jcodec.pack(start)) <= 36
 
 
+@pytest.mark.parametrize("field", ["context", "format", "measurand", "phase", "location", "unit"])
+def test_codec_holds_every_enumerated_value_and_only_those(field):
+    # §7.33's enumerations, and near misses that must take the JSON form (and still round-trip).
+    values = list(dict(jcodec._FIELDS)[field])
+    for v in values + ["", " ", values[0] + " " + values[1], values[0][:-1], values[-1] + " ",
+                       values[0][1:], "x" + values[0], 5]:
+        p = {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
+            {"value": "7", field: v}]}]}
+        b = jcodec.pack(p)
+        assert jcodec.unpack(b) == p
+        assert (b[0] == 0) == (v in values), v  # the compact form exactly for the listed ones
+
+
 @pytest.mark.parametrize("bad", [b"\x1f\x00", b"\x00", b"{\x1e", b"[1]", b"{", b"\x00\x01\x01\x00",
                                  b"\x00\x01\x01" + bytes(5) + b"\x02\x00\x05123",
                                  b"\x00\x01\x01" + bytes(5) + b"\x01\x63\x01x"])

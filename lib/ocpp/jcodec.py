@@ -18,41 +18,43 @@ from .compat import const
 
 _TS = const(0x1F)  # followed by 4 bytes: UTC seconds, big-endian
 
-# Code n (1..30) stands for _WORDS[n - 1]. A word that contains another must come before it
-# (the reasons before '"reason":"'). Never reorder or remove entries: journals on flash use these
-# codes; new words go at the end (at most 30).
+# Code n (1..30) stands for the n-th word below, each ended by a NUL: one bytes constant rather
+# than thirty objects. A word that contains another must come before it (the reasons before
+# '"reason":"'). Never reorder or remove words: journals on flash use these codes; new words go
+# at the end (at most 30).
 _WORDS = (
-    b'"connectorId":',
-    b'"idTag":"',
-    b'"meterStart":',
-    b'"meterStop":',
-    b'"reason":"Local"',
-    b'"reason":"PowerLoss"',
-    b'"reason":"',
-    b'"meterValue":[{',
-    b'"sampledValue":[{',
-    b'"value":"',
-    b'"context":"Sample.Periodic"',
-    b'"context":"Sample.Clock"',
-    b'"context":"Transaction.Begin"',
-    b'"context":"Transaction.End"',
-    b'"measurand":"Energy.Active.Import.Register"',
-    b'"measurand":"Power.Active.Import"',
-    b'"measurand":"Current.Import"',
-    b'"measurand":"Current.Offered"',
-    b'"measurand":"Voltage"',
-    b'"measurand":"SoC"',
-    b'"unit":"Wh"',
-    b'"unit":"W"',
-    b'"unit":"A"',
-    b'"unit":"V"',
-    b'"phase":"',
-    b'"timestamp":"',
-    b'"transactionData":[{',
-    b'"location":"Outlet"',
-    b'"unit":"Percent"',
-    b'"reservationId":',
+    b'"connectorId":\0'
+    b'"idTag":"\0'
+    b'"meterStart":\0'
+    b'"meterStop":\0'
+    b'"reason":"Local"\0'
+    b'"reason":"PowerLoss"\0'
+    b'"reason":"\0'
+    b'"meterValue":[{\0'
+    b'"sampledValue":[{\0'
+    b'"value":"\0'
+    b'"context":"Sample.Periodic"\0'
+    b'"context":"Sample.Clock"\0'
+    b'"context":"Transaction.Begin"\0'
+    b'"context":"Transaction.End"\0'
+    b'"measurand":"Energy.Active.Import.Register"\0'
+    b'"measurand":"Power.Active.Import"\0'
+    b'"measurand":"Current.Import"\0'
+    b'"measurand":"Current.Offered"\0'
+    b'"measurand":"Voltage"\0'
+    b'"measurand":"SoC"\0'
+    b'"unit":"Wh"\0'
+    b'"unit":"W"\0'
+    b'"unit":"A"\0'
+    b'"unit":"V"\0'
+    b'"phase":"\0'
+    b'"timestamp":"\0'
+    b'"transactionData":[{\0'
+    b'"location":"Outlet"\0'
+    b'"unit":"Percent"\0'
+    b'"reservationId":\0'
 )
+_NWORDS = const(30)
 _TSWORD = const(26)  # the code of '"timestamp":"'
 _MONTH_DAYS = b"\x1f\x1c\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f"
 _MV_MAX = const(1024)  # pack(): a MeterValues form longer than this takes the JSON form
@@ -106,10 +108,13 @@ def pack_into(payload, buf, i):
 def pack_json(payload):
     """dict -> bytes, in the JSON form (any payload)."""
     b = json.dumps(payload, separators=(",", ":")).encode()
-    for i in range(len(_WORDS)):
-        w = _WORDS[i]
+    i = 0
+    for code in range(1, _NWORDS + 1):
+        end = _WORDS.find(b"\0", i)
+        w = _WORDS[i:end]
+        i = end + 1
         if w in b:  # test first: replace() would copy the payload even when nothing matches
-            b = b.replace(w, bytes((i + 1,)))
+            b = b.replace(w, bytes((code,)))
     tsw = bytes((_TSWORD,))
     if tsw not in b:
         return b
@@ -188,10 +193,10 @@ def unpack(b):
             parts.append(clock.fmt(t).encode())
             parts.append(b'"')
             i += 5
-        elif c == 0 or c > len(_WORDS):
+        elif c == 0 or c > _NWORDS:
             raise ValueError("bad code")
         else:
-            parts.append(_WORDS[c - 1])
+            parts.append(_word(c))
             i += 1
         start = i
     if start < n:
@@ -200,6 +205,13 @@ def unpack(b):
     if not isinstance(d, dict):
         raise ValueError("not an object")
     return d
+
+
+def _word(code):
+    i = 0
+    for _ in range(code - 1):
+        i = _WORDS.find(b"\0", i) + 1
+    return _WORDS[i : _WORDS.find(b"\0", i)]
 
 
 def _pack_meter_values(p, buf, i):
