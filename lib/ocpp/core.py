@@ -1,57 +1,68 @@
-# Handlers of the Core profile's CALLs from the central system (1.6 spec §5), one function per
-# action, all registered in HANDLERS below by their OCPP name: `grep '"ActionName"'` finds each.
-# A handler answers at once; anything that takes time is scheduled as a task after the answer.
+# Handlers of the Core profile's CALLs from the central system (1.6 spec §5): one method of Core
+# per action, named as the action, so `grep -n RemoteStartTransaction` finds it. A handler
+# answers at once; anything that takes time is scheduled as a task after the answer.
 import asyncio
 
+from . import api  # loaded by now: chargepoint.py imports this module at run time
 from .rpc import ARR, ENUM, INT, OBJ, REQ, STR, CallError
 
-# Every action a central system may send in OCPP 1.6. One we have no handler for is answered
-# NotSupported (recognised, not supported); any other name is NotImplemented (OCPP-J §4.2.3).
-KNOWN = (
-    "CancelReservation",
-    "ChangeAvailability",
-    "ChangeConfiguration",
-    "ClearCache",
-    "ClearChargingProfile",
-    "DataTransfer",
-    "GetCompositeSchedule",
-    "GetConfiguration",
-    "GetDiagnostics",
-    "GetLocalListVersion",
-    "RemoteStartTransaction",
-    "RemoteStopTransaction",
-    "ReserveNow",
-    "Reset",
-    "SendLocalList",
-    "SetChargingProfile",
-    "TriggerMessage",
-    "UnlockConnector",
-    "UpdateFirmware",
-)
-
-_REMOTE_START = (
-    ("connectorId", INT, None),
-    ("idTag", STR | REQ, 20),
-    ("chargingProfile", OBJ, None),
-)
-_REMOTE_STOP = (("transactionId", INT | REQ, None),)
-_CHANGE_CONFIG = (("key", STR | REQ, 50), ("value", STR | REQ, 500))
-_GET_CONFIG = (("key", ARR, None),)
-_UNLOCK = (("connectorId", INT | REQ, None),)
-_DATA_TRANSFER = (("vendorId", STR | REQ, 255), ("messageId", STR, 50), ("data", STR, None))
-_RESET = (("type", ENUM | REQ, ("Hard", "Soft")),)
-_AVAILABILITY = (
-    ("connectorId", INT | REQ, None),
-    ("type", ENUM | REQ, ("Inoperative", "Operative")),
+# Every action a central system may send in OCPP 1.6, with the payload description (see
+# rpc.check) of those the Core profile handles. One without a description is answered
+# NotSupported (recognised, not supported) unless an optional profile handles it; any other name
+# is NotImplemented (OCPP-J §4.2.3). Keyword arguments make the names identifiers: interned once
+# as qstrs, shared with the method names below and with the incoming messages (see config.py).
+KNOWN = dict(
+    CancelReservation=None,
+    ChangeAvailability=(
+        ("connectorId", INT | REQ, None),
+        ("type", ENUM | REQ, ("Inoperative", "Operative")),
+    ),
+    ChangeConfiguration=(("key", STR | REQ, 50), ("value", STR | REQ, 500)),
+    ClearCache=(),
+    ClearChargingProfile=None,
+    DataTransfer=(("vendorId", STR | REQ, 255), ("messageId", STR, 50), ("data", STR, None)),
+    GetCompositeSchedule=None,
+    GetConfiguration=(("key", ARR, None),),
+    GetDiagnostics=None,
+    GetLocalListVersion=None,
+    RemoteStartTransaction=(
+        ("connectorId", INT, None),
+        ("idTag", STR | REQ, 20),
+        ("chargingProfile", OBJ, None),
+    ),
+    RemoteStopTransaction=(("transactionId", INT | REQ, None),),
+    ReserveNow=None,
+    Reset=(("type", ENUM | REQ, ("Hard", "Soft")),),
+    SendLocalList=None,
+    SetChargingProfile=None,
+    TriggerMessage=None,
+    UnlockConnector=(("connectorId", INT | REQ, None),),
+    UpdateFirmware=None,
 )
 
 
-def HANDLERS(cp):
-    """The handler table of one charge point: action -> (payload description, function)."""
-    from . import api
+class Core:
+    """The handler table of one charge point, for rpc.py: get(action) -> (payload description,
+    function(payload) -> the CALLRESULT payload) or None. Looked up per CALL rather than held
+    in a dict of closures: a charger spends no RAM on a table of the actions it rarely gets."""
 
-    def remote_start(p):
+    def __init__(self, cp):
+        self.cp = cp
+        self.more = {}  # the optional profiles' handlers, in rpc.py's format
+
+    def update(self, handlers):
+        self.more.update(handlers)
+
+    def get(self, action):
+        spec = KNOWN.get(action)
+        if spec is None:
+            return self.more.get(action)
+        # Only a name of KNOWN gets here: getattr never interns a name from the network.
+        return spec, getattr(self, action)
+
+    def RemoteStartTransaction(self, p):
         # §5.11. The connector must exist and be free; without connectorId we pick one.
+        cp = self.cp
         cid = p.get("connectorId")
         if cid is None:
             for c in cp.connectors[1:]:
@@ -72,37 +83,41 @@ def HANDLERS(cp):
         asyncio.create_task(api.remote_start(cp, sess, p["idTag"]))
         return {"status": "Accepted"}
 
-    def remote_stop(p):
+    def RemoteStopTransaction(self, p):
         # §5.12: stop the transaction with that id, as if stopped locally, reason Remote.
-        for c in cp.connectors[1:]:
+        for c in self.cp.connectors[1:]:
             if c.tx is not None and c.tx.id == p["transactionId"]:
-                asyncio.create_task(api.stop_by_charger(cp, c, "Remote"))
+                asyncio.create_task(api.stop_by_charger(self.cp, c, "Remote"))
                 return {"status": "Accepted"}
         return {"status": "Rejected"}
 
-    def change_configuration(p):
+    def ChangeConfiguration(self, p):
         # §5.3. AuthorizationKey is write-only and never logged (security whitepaper).
-        status = cp.config.change(p["key"], p["value"])
-        shown = "***" if p["key"] == "AuthorizationKey" else p["value"]
-        cp.log("core: ChangeConfiguration %s=%s -> %s" % (p["key"], shown, status))
+        key = p["key"]
+        status = self.cp.config.change(key, p["value"])
+        shown = "***" if key == "AuthorizationKey" else p["value"]
+        self.cp.log("core: ChangeConfiguration %s=%s -> %s" % (key, shown, status))
         return {"status": status}
 
-    def get_configuration(p):
+    def GetConfiguration(self, p):
+        # §5.8. At most GetConfigurationMaxKeys keys are answered; a key we do not know, and
+        # AuthorizationKey (write-only), are listed as unknown.
         keys = p.get("key")
         if keys is not None:
             for k in keys:
                 if not isinstance(k, str) or len(k) > 50:
                     raise CallError("TypeConstraintViolation", "key must be strings")
-            keys = keys[: cp.config.get("GetConfigurationMaxKeys")]
-        found, unknown = cp.config.entries(keys or None, True)
+            keys = keys[: self.cp.config.get("GetConfigurationMaxKeys")]
+        found, unknown = self.cp.config.entries(keys or None, True)
         r = {"configurationKey": found}
         if unknown:
             r["unknownKey"] = unknown
         return r
 
-    def unlock_connector(p):
+    def UnlockConnector(self, p):
         # §5.18. The board's lock, through the integrator's callback; a lock-less charger
         # answers NotSupported.
+        cp = self.cp
         cid = p["connectorId"]
         if not 0 < cid < len(cp.connectors):
             return {"status": "NotSupported"}
@@ -120,16 +135,18 @@ def HANDLERS(cp):
             asyncio.create_task(api.stop_by_charger(cp, c, "UnlockCommand"))
         return {"status": "Unlocked" if r else "UnlockFailed"}
 
-    def data_transfer(p):
+    def DataTransfer(self, p):
         # §5.6: vendor-specific handlers registered through the API; others are unknown.
-        fn = cp.vendors.get(p["vendorId"]) if hasattr(cp, "vendors") else None
+        vendors = getattr(self.cp, "vendors", None)
+        fn = vendors.get(p["vendorId"]) if vendors else None
         if fn is None:
             return {"status": "UnknownVendorId"}
         return fn(p.get("messageId"), p.get("data"))
 
-    def change_availability(p):
+    def ChangeAvailability(self, p):
         # §5.2: connector 0 means the whole charger. During a transaction the change waits
         # until the transaction ends (Scheduled).
+        cp = self.cp
         cid = p["connectorId"]
         if not 0 <= cid < len(cp.connectors):
             return {"status": "Rejected"}
@@ -142,27 +159,18 @@ def HANDLERS(cp):
         cp.set_operative(c, operative)
         return {"status": "Accepted"}
 
-    def reset(p):
+    def Reset(self, p):
         # §5.14: stop every transaction (SoftReset / HardReset), let the StopTransactions out,
         # then ask the integrator to restart.
-        asyncio.create_task(api.reset(cp, p["type"]))
+        asyncio.create_task(api.reset(self.cp, p["type"]))
         return {"status": "Accepted"}
 
-    def clear_cache(p):
+    def ClearCache(self, p):
         # §5.4: Rejected when there is no cache to clear.
-        if not cp.config.get("AuthorizationCacheEnabled"):
+        if not self.cp.config.get("AuthorizationCacheEnabled"):
             return {"status": "Rejected"}
-        cp.auth_cache.clear()
+        self.cp.auth_cache.clear()
         return {"status": "Accepted"}
 
-    return {
-        "ClearCache": ((), clear_cache),
-        "RemoteStartTransaction": (_REMOTE_START, remote_start),
-        "RemoteStopTransaction": (_REMOTE_STOP, remote_stop),
-        "ChangeConfiguration": (_CHANGE_CONFIG, change_configuration),
-        "GetConfiguration": (_GET_CONFIG, get_configuration),
-        "UnlockConnector": (_UNLOCK, unlock_connector),
-        "DataTransfer": (_DATA_TRANSFER, data_transfer),
-        "ChangeAvailability": (_AVAILABILITY, change_availability),
-        "Reset": (_RESET, reset),
-    }
+
+HANDLERS = Core  # the name chargepoint.py builds the table with
