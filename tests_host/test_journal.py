@@ -509,6 +509,27 @@ def test_a_payload_is_sent_as_queued_with_its_transaction_id(flash):
                     ("MeterValues", dict(mv(1, 200), transactionId=9))]
 
 
+def test_a_long_meter_values_keeps_the_compact_form(flash):
+    # Longer than the queue's record buffer: packed apart, still in the compact form.
+    sent = []
+
+    async def call(action, payload, timeout_ms=None):
+        sent.append(dict(payload))
+        return {}
+
+    extra = [{"value": "%d.125" % (230 + k), "context": "Sample.Periodic", "measurand": "Voltage",
+              "phase": ("L1-N", "L2-N", "L3-N")[k % 3], "unit": "V"} for k in range(40)]
+    p = mv(1, 777, extra=extra)
+    boot().txq.put("MeterValues", p, api.Transaction(1, "TAG", 100, TS))
+    cp = boot()  # after a reboot: read back from the journal
+    cp.call = call
+    (off, kind, body), = [r for r in records(journal.Journal("txjournal.bin", print))
+                          if r[1] == txqueue.METER_VALUES]
+    assert len(body) > 256 and body[2] == 0  # the MeterValues form, not JSON
+    run(cp.txq.send_next())
+    assert sent == [dict(p, transactionId=-1)]
+
+
 def test_online_journal_stays_small_and_wear_per_transaction(csms, capsys):
     meter = Meter()
 

@@ -82,15 +82,18 @@ _FIELDS = (
 
 
 def pack(payload):
-    """dict -> bytes."""
+    """dict -> bytes (pack_into() writes into a buffer of the caller's instead)."""
     buf = bytearray(_MV_MAX)
-    n = pack_into(payload, buf, 0)
-    return bytes(buf[:n]) if n >= 0 else pack_json(payload)
+    try:
+        n = _pack_meter_values(payload, buf, 0)
+    except IndexError:
+        n = None
+    return bytes(buf[:n]) if n is not None else pack_json(payload)
 
 
 def pack_into(payload, buf, i):
     """Write payload's byte form into buf from offset i, without allocating for the common
-    MeterValues; returns where it ends, or -1 when it does not fit (then use pack_json())."""
+    MeterValues; returns where it ends, or -1 when it does not fit (then use pack())."""
     try:
         end = _pack_meter_values(payload, buf, i)
     except IndexError:  # the MeterValues form, but bigger than buf

@@ -121,7 +121,7 @@ class TxQueue:
         buf[0] = ltx & 0xFF
         buf[1] = ltx >> 8
         n = jcodec.pack_into(payload, buf, 2)
-        body = self._mv[:n] if n > 0 else struct.pack("<H", ltx) + jcodec.pack_json(payload)
+        body = self._mv[:n] if n > 0 else struct.pack("<H", ltx) + jcodec.pack(payload)
         n = 7 + len(body)
         if self.j.size + n > self.capacity and not self._make_room(n, kind):
             self.cp.log("txqueue: journal full; new MeterValues dropped")
