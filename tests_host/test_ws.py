@@ -333,10 +333,14 @@ def test_close_idempotent_and_send_after_close():
 def test_close_on_broken_socket_does_not_raise():
     fake, sock = new_ws(b"")
     fake.closed = True  # every write raises ConnectionResetError
-    with pytest.raises(ws.WSClosed):
+    with pytest.raises(OSError):
         run(sock.send("x"))
+    with pytest.raises(ws.WSClosed):  # a frame too big to be written at once
+        run(sock.send("x" * 5000))
     run(sock.close())
     assert sock.closed
+    with pytest.raises(ws.WSClosed):
+        run(sock.send("x"))
 
 
 # --- receiving --------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class ChargePoint:
         self.ws = None
         self.on_link_down = None  # integrator hook: pings went unanswered
         self._wake = Waker()  # the outbox's sleep
+        self._status_wait = 0  # see _next_status()
         self._ping_wake = Waker()  # the pinger's
         self._task = None
         self.ca = None
@@ -214,20 +215,17 @@ class ChargePoint:
         try:
             await self._boot()
             while True:
-                sent = False
-                c, status_wait = self._next_status()
+                c = self._next_status()
                 if c is not None:
                     await self._send_status(c)
-                    sent = True
+                # send_next only when due: it is a coroutine object a call.
                 elif self.txq.retry_in() <= 0 and await self.txq.send_next():
-                    sent = True  # (send_next only when due: it is a coroutine object a call)
+                    pass
                 elif self._heartbeat_due() <= 0:
                     await self.heartbeat()
-                    sent = True
-                if not sent:
+                else:
                     # Asleep until something is due or someone has work for us (wake()).
-                    wait = min(self._heartbeat_due(), self.txq.retry_in(), status_wait)
-                    await self._wake.wait(max(wait, 10))
+                    await self._wake.wait(self._idle_ms())
                     self._wake.done()
         except (Offline, Timeout):
             pass  # the link went down; run() reconnects and starts a new outbox
@@ -295,20 +293,35 @@ class ChargePoint:
         c.changed_ts = clock.now_iso() if clock.synced else None
         self.wake()
 
+    # The outbox's bookkeeping, in plain methods with few locals each: on MicroPython a
+    # function with more than about ten locals and stack slots gets its frame allocated and
+    # freed at every call.
+
     def _next_status(self):
-        """(connector due for a StatusNotification or None, ms until the next one is due)."""
-        settle = max(self.config.get("MinimumStatusDuration") * 1000, _SETTLE_MS)
-        wait = 3600000
-        now = ticks_ms()
+        """The connector due for a StatusNotification, or None; self._status_wait is then the
+        ms until the next one is due."""
+        self._status_wait = 3600000
         for c in self.connectors:
-            r = c.reported  # compared field by field: a tuple per connector per round otherwise
-            if r is not None and r[0] == c.status and r[1] == c.error_code:
-                continue
-            left = settle - ticks_diff(now, c.changed_ms)
-            if left <= 0 or c.reported is None:
-                return c, 0
-            wait = min(wait, left)
-        return None, wait
+            left = self._status_left(c)
+            if left is not None:
+                if left <= 0:
+                    return c
+                self._status_wait = min(self._status_wait, left)
+        return None
+
+    def _status_left(self, c):
+        # ms until connector c's status is to be reported; None when it was.
+        r = c.reported  # compared field by field: no tuple per connector per round
+        if r is None:
+            return 0
+        if r[0] == c.status and r[1] == c.error_code:
+            return None
+        r = max(self.config.get("MinimumStatusDuration") * 1000, _SETTLE_MS)
+        return r - ticks_diff(ticks_ms(), c.changed_ms)
+
+    def _idle_ms(self):
+        # How long the outbox may sleep: until the next Heartbeat, retry or status.
+        return max(min(self._heartbeat_due(), self.txq.retry_in(), self._status_wait), 10)
 
     async def _send_status(self, c):
         sent = (c.status, c.error_code)
@@ -358,41 +371,18 @@ class ChargePoint:
         for x in self.connectors if c.id == 0 else (c,):
             x.update()
 
-    # ---- metering ---------------------------------------------------------------------------
+    # ---- metering (the sampling itself is metering.py's) -----------------------------------
 
     def meter(self, cid, measurand):
+        # Called per measurand per sample. A bare except on purpose: on MicroPython `except
+        # Exception` (one more stack slot) gets this frame allocated per call. A failing
+        # callback is the integrator's bug and must not stop metering; it is logged.
         try:
             return self.callback(GET_METER_VALUE, cid, measurand)
-        except Exception as e:
-            self.log("engine: meter callback failed: %r" % e)
-            return None
-
-    def sample(self, cid, context, keys, ts=None):
-        """One meterValue element (§7.33) with the measurands of a CSL configuration key; an
-        item such as Current.Import.L1 is asked of the callback whole and sent as measurand
-        plus phase."""
-        values = []
-        for item in self.config.get(keys).split(","):
-            if not item:
-                continue
-            v = self.meter(cid, item)
-            if v is None:
-                continue
-            m, phase = item, None
-            if item not in self.config.measurands:
-                dot = item.rfind(".")
-                m, phase = item[:dot], item[dot + 1 :]
-            sv = {"value": str(int(v) if m.startswith("Energy") else v), "context": context}
-            sv["measurand"] = m
-            if phase:
-                sv["phase"] = phase
-            unit = _unit(m)
-            if unit:
-                sv["unit"] = unit
-            values.append(sv)
-        if not values:
-            return None
-        return {"timestamp": ts or clock.now_iso(), "sampledValue": values}
+        except:  # noqa: E722
+            pass  # (the handler's code would count on the stack too)
+        self.log("engine: meter callback failed reading " + measurand)
+        return None
 
 
 GET_METER_VALUE = const(1)
@@ -400,25 +390,3 @@ START_CHARGING = const(2)
 STOP_CHARGING = const(3)
 UNLOCK_CONNECTOR = const(4)
 RESET = const(5)  # value: "Soft" or "Hard"; the integrator restarts the charger
-
-
-def _unit(m):
-    if m.startswith("Energy.Reactive"):
-        return "varh"
-    if m.startswith("Energy"):
-        return "Wh"
-    if m.startswith("Power.Reactive"):
-        return "var"
-    if m.startswith("Power.Factor") or m.startswith("RPM") or m.startswith("Frequency"):
-        return None
-    if m.startswith("Power"):
-        return "W"
-    if m.startswith("Current"):
-        return "A"
-    if m.startswith("Voltage"):
-        return "V"
-    if m.startswith("Temperature"):
-        return "Celsius"
-    if m.startswith("SoC"):
-        return "Percent"
-    return None

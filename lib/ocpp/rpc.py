@@ -114,6 +114,20 @@ def _check_value(name, v, kind, arg):
     return None
 
 
+_NOT_JSON = object()
+
+
+def _loads(data):
+    # ws hands us a memoryview of its buffer: MicroPython parses it in place, CPython's json
+    # wants bytes. Bad UTF-8 raises a UnicodeError, which is a ValueError. (A function of its
+    # own, kept tiny: on MicroPython a plain function with a try and a few more locals or stack
+    # slots gets its frame allocated per call.)
+    try:
+        return json.loads(data if compat.MICROPYTHON else bytes(data))
+    except (ValueError, TypeError):
+        return _NOT_JSON
+
+
 def error_frame(uid, code, description=""):
     return json.dumps([CALLERROR, uid, code, description, {}])
 
@@ -249,11 +263,8 @@ class Rpc:
 
     def handle(self, data):
         """Parse and route one message; returns the frame to send back, or None."""
-        try:
-            # ws.recv() hands us a memoryview of its buffer: MicroPython parses it in place,
-            # CPython's json wants bytes.
-            msg = json.loads(data if compat.MICROPYTHON else bytes(data))
-        except (ValueError, UnicodeError, TypeError):
+        msg = _loads(data)
+        if msg is _NOT_JSON:
             # No id can be read: answer with "-1", as OCPP 2.0.1 part 4 §4.2.3 defines for
             # this case; 1.6 leaves it open.
             self.log("rpc: frame is not JSON")

@@ -268,7 +268,8 @@ class WebSocket:
     # ---- sending ------------------------------------------------------------------------------
 
     def send(self, data, text=True):
-        """Send one message; returns what to await (a plain function: see _send)."""
+        """Send one message; returns what to await (a plain function: see _send). Raises
+        WSClosed once closed, OSError when the connection breaks under the write."""
         if isinstance(data, str):
             data = data.encode()
         return self._send(_OP_TEXT if text else _OP_BINARY, data)
@@ -284,23 +285,25 @@ class WebSocket:
         # A frame that fits the send buffer, with no chunked frame under way, is written here
         # and now, whole: the caller awaits only the stream's drain(). That saves the coroutine
         # objects of a frame per message; anything else goes through _frame.
+        # A write that fails raises its OSError from here, as drain() does when awaited: the
+        # connection is lost, recv() will say so too. (No try here: on MicroPython a plain
+        # function with one gets its frame allocated per call.)
         w = self._w
         if w is None or self._close_sent or len(data) > _CHUNK or self._lock.locked():
             return self._frame(op, data)
-        return self._put(w, self._build(op, data))
-
-    def _put(self, w, b):
-        try:
-            w.write(b)
-        except OSError as e:
-            return self._lost(e)
+        w.write(self._build(op, data))
         return w.drain()
 
     def _build(self, op, data):
         # The frame, header and masked payload, in the send buffer -> the bytes to write.
         if _xframe is None:
-            return self._chunk(data, 0, len(data), self._head(op, len(data)))
+            return self._pybuild(op, data)
         return self._tx[: _xframe(self._tx, op, data, self._key())]
+
+    def _pybuild(self, op, data):
+        # _build without the native module. (Apart: its deeper stack would make _build's
+        # frame larger than MicroPython keeps off the heap.)
+        return self._chunk(data, 0, len(data), self._head(op, len(data)))
 
     def _key(self):
         # A fresh masking key (RFC 6455 5.3: from a strong source of entropy; os.urandom is,
@@ -311,11 +314,6 @@ class WebSocket:
             self._tx[_POOL:] = os.urandom(_KEYS * 4)
         self._k = k
         return k
-
-    async def _lost(self, e):
-        self._close_sent = True
-        await self._shut()
-        raise WSClosed(None, "connection lost: %r" % e)
 
     async def _frame(self, op, payload):
         # One frame, FIN set, written in chunks under the lock.
