@@ -93,7 +93,7 @@ def listed(word, names):
     fraction of a tuple of strings once loaded)."""
     if not isinstance(names, str):
         return word in names
-    if not word or "," in word:
+    if not isinstance(word, str) or not word or "," in word:
         return False
     n = len(word)
     i = names.find(word)

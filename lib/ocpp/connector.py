@@ -3,6 +3,7 @@
 # rather than stored as transitions, so no sequence of events can leave it stale; every change is
 # handed to the engine, which sends the StatusNotification (§4.9).
 from .compat import const
+from .config import listed
 
 AVAILABLE = "Available"
 PREPARING = "Preparing"
@@ -25,65 +26,59 @@ FAULT = const(7)  # info: the ChargePointErrorCode, e.g. "GroundFailure"
 FAULT_CLEARED = const(8)
 
 
-# ChargePointErrorCode (§7.6), less NoError.
+# ChargePointErrorCode (§7.6), less NoError: one string, read with config.listed().
 ERROR_CODES = (
-    "ConnectorLockFailure",
-    "EVCommunicationError",
-    "GroundFailure",
-    "HighTemperature",
-    "InternalError",
-    "LocalListConflict",
-    "OtherError",
-    "OverCurrentFailure",
-    "OverVoltage",
-    "PowerMeterFailure",
-    "PowerSwitchFailure",
-    "ReaderFailure",
-    "ResetFailure",
-    "UnderVoltage",
-    "WeakSignal",
+    "ConnectorLockFailure,EVCommunicationError,GroundFailure,HighTemperature,InternalError,"
+    "LocalListConflict,OtherError,OverCurrentFailure,OverVoltage,PowerMeterFailure,"
+    "PowerSwitchFailure,ReaderFailure,ResetFailure,UnderVoltage,WeakSignal"
 )
+
+
+# Attributes at their usual value are class attributes, shared: an instance's own attribute
+# table then holds only what differs, which keeps it small (MicroPython sizes it by count).
 
 
 class Transaction:
     """A transaction from the charger's point of view. `id` is the central system's
     transactionId, None until StartTransaction is answered (it may start offline, §3.7)."""
 
+    parent_id_tag = None
+    id = None
+    stop_reason = None
+    ended = False
+    start_done = False  # StartTransaction answered or given up
+    stop_data = None  # meterValue elements for StopTransaction's transactionData
+
     def __init__(self, connector, id_tag, meter_start, start_time):
         self.connector = connector
         self.id_tag = id_tag
-        self.parent_id_tag = None
         self.meter_start = meter_start
         self.start_time = start_time
-        self.id = None
         self.meter_last = meter_start
-        self.stop_reason = None
-        self.ended = False
-        self.start_done = False  # StartTransaction answered or given up
-        self.stop_data = None  # meterValue elements for StopTransaction's transactionData
 
 
 class Connector:
+    plugged = False
+    drawing = False
+    evse_suspended = False
+    fault = None  # ChargePointErrorCode while faulted
+    operative = True
+    pending_inoperative = False  # ChangeAvailability Scheduled (§5.2)
+    tx = None
+    session = None  # the API session that owns this connector
+    authorized_tag = None  # authorised, waiting for the plug (state Preparing)
+    auth_deadline = 0  # ticks_ms when ConnectionTimeOut expires
+    finishing = False  # transaction ended while the cable is still plugged
+    status = None
+    error_code = "NoError"
+    info = None  # free text for StatusNotification.info (at most 50 characters)
+    reported = None  # (status, errorCode) last sent in a StatusNotification
+    changed_ms = 0
+    changed_ts = None
+
     def __init__(self, cp, cid):
         self.cp = cp
         self.id = cid
-        self.plugged = False
-        self.drawing = False
-        self.evse_suspended = False
-        self.fault = None  # ChargePointErrorCode while faulted
-        self.operative = True
-        self.pending_inoperative = False  # ChangeAvailability Scheduled (§5.2)
-        self.tx = None
-        self.session = None  # the API session that owns this connector
-        self.authorized_tag = None  # authorised, waiting for the plug (state Preparing)
-        self.auth_deadline = 0  # ticks_ms when ConnectionTimeOut expires
-        self.finishing = False  # transaction ended while the cable is still plugged
-        self.status = None
-        self.error_code = "NoError"
-        self.info = None  # free text for StatusNotification.info (at most 50 characters)
-        self.reported = None  # (status, errorCode) last sent in a StatusNotification
-        self.changed_ms = 0
-        self.changed_ts = None
 
     def compute(self):
         if self.fault:
@@ -136,7 +131,7 @@ class Connector:
         elif ev == EVSE_RESUMED:
             self.evse_suspended = False
         elif ev == FAULT:
-            self.fault = info if info in ERROR_CODES else "OtherError"
+            self.fault = info if listed(info, ERROR_CODES) else "OtherError"
         elif ev == FAULT_CLEARED:
             self.fault = None
         self.update()
