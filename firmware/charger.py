@@ -15,7 +15,7 @@ from ocpp.register import Register
 
 _TICK_MS = const(50)  # pilot polls: an unplugged EV opens the contactor within ~150 ms
 _METER_TICKS = const(20)  # one CT measurement per connector a second
-_RFID_TICKS = const(5)
+_RFID_TICKS = const(5)  # (divides _METER_TICKS)
 _REFUSED = ("Blocked", "Expired", "Invalid", "ConcurrentTx", "NotAuthorized", "Rejected")
 PILOT_FAULT = "EVCommunicationError"
 LOCK_FAILURE = "ConnectorLockFailure"
@@ -324,7 +324,9 @@ class Charger:
 
     def tick(self, now):
         """One round of the hardware loop over every connector."""
-        self.ticks += 1
+        # Counted modulo the meter's period (a multiple of the reader's): an ever-growing count
+        # would leave the small ints after 2**30 ticks (20 months) and allocate every tick.
+        self.ticks = (self.ticks + 1) % _METER_TICKS
         for cid in range(1, self.n + 1):
             self._tick_port(cid, now)
         if self.hw.rfid is not None and self.ticks % _RFID_TICKS == 0:
