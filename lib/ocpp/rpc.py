@@ -4,7 +4,7 @@
 import json
 
 from . import compat
-from .compat import Waker, const, wait_for_ms
+from .compat import Waker, const, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 
 CALL = const(2)
 CALLRESULT = const(3)
@@ -186,7 +186,7 @@ class Rpc:
         Only one CALL is outstanding (§4.1.1); callers queue behind it, and timeout_ms bounds
         the whole wait, queueing included. (This coroutine's size is allocated per CALL: few
         locals and nested trys, the rest in plain methods.)"""
-        end = compat.ticks_add(compat.ticks_ms(), timeout_ms or self.timeout_ms)
+        end = ticks_add(ticks_ms(), timeout_ms or self.timeout_ms)
         if self._busy:
             await self._queue(end)
         self._busy = True
@@ -194,7 +194,7 @@ class Rpc:
         try:
             if ws is None:
                 raise Offline()
-            if compat.ticks_diff(end, compat.ticks_ms()) <= 0:
+            if ticks_diff(end, ticks_ms()) <= 0:
                 raise Timeout(False)  # our turn came too late: do not send at all
             payload = ws.send(self._frame(action, payload))  # now: what sends it
             try:
@@ -203,7 +203,7 @@ class Rpc:
                 raise Offline()
             # The reader wakes us with the answer (or the engine when the link drops).
             while self._reply is None and self.ws is ws:
-                timeout_ms = compat.ticks_diff(end, compat.ticks_ms())
+                timeout_ms = ticks_diff(end, ticks_ms())
                 if timeout_ms <= 0:
                     break
                 await self._done.wait(timeout_ms)
@@ -219,7 +219,9 @@ class Rpc:
             payload = self._reply  # now: the answer frame
         finally:
             self._done.done()  # in case we were cancelled asleep
-            self._wait_id = self._reply = self._call[3] = None
+            # Nothing of this CALL stays referenced: a string kept alive across the run would
+            # sit wherever the heap had room, splitting its largest free block.
+            self._wait_id = self._reply = self._call[1] = self._call[3] = None
             self._busy = False
             if self._queued:
                 self._free.set()
@@ -234,7 +236,7 @@ class Rpc:
         self._queued += 1
         try:
             while self._busy:
-                left = compat.ticks_diff(end, compat.ticks_ms())
+                left = ticks_diff(end, ticks_ms())
                 if left <= 0:
                     raise Timeout(False)  # nothing was sent
                 self._free.clear()
@@ -252,7 +254,7 @@ class Rpc:
         f[2] = action
         f[3] = payload
         self._reply = None
-        self.sent_ms = compat.ticks_ms()
+        self.sent_ms = ticks_ms()
         return json.dumps(f)
 
     async def feed(self, data):

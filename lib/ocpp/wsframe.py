@@ -125,11 +125,15 @@ class WebSocket:
                         n = buf[p + 2] << 8 | buf[p + 3]
                     elif h == 10:
                         n = int.from_bytes(buf[p + 2 : p + 10], "big")
-                    r = self._check(b0, buf[p + 1], n)
-                    if r is not None:
-                        await self._fail(r[0], r[1])
+                    # A whole text or binary message in one frame, unmasked, within bounds:
+                    # the common case needs none of _check's tests.
+                    whole = (b0 == 0x81 or b0 == 0x82) and buf[p + 1] < 0x80 and self._mop < 0
+                    if not whole or n > self.max_size:
+                        r = self._check(b0, buf[p + 1], n)
+                        if r is not None:
+                            await self._fail(r[0], r[1])
                     if got >= h + n:
-                        if b0 == 0x81 or b0 == 0x82:  # a whole message in one frame
+                        if whole:
                             self.text = b0 == 0x81
                             self._rp = p + h + n
                             r = buf[p + h : p + h + n]
@@ -298,7 +302,11 @@ class WebSocket:
         # The frame, header and masked payload, in the send buffer -> the bytes to write.
         if _xframe is None:
             return self._pybuild(op, data)
-        return self._tx[: _xframe(self._tx, op, data, self._key())]
+        k = self._k + 4  # the next key (_key() written out: this runs for every message)
+        if k >= _POOL + _KEYS * 4:
+            k = self._key()
+        self._k = k
+        return self._tx[: _xframe(self._tx, op, data, k)]
 
     def _pybuild(self, op, data):
         # _build without the native module. (Apart: its deeper stack would make _build's
