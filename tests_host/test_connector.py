@@ -107,11 +107,11 @@ def test_reboot_required_keys_answer_reboot_required(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store, "dir", str(tmp_path))
     cfg = config.Config(print)
-    cfg.add(dict(Flux=config.row(config.INT, 1, 10, config.REBOOT)))
+    cfg.add(dict(Flux=config.row(config.INT, "1", 10, config.REBOOT)))
     assert cfg.change("Flux", "5") == "RebootRequired"
     assert cfg.get("Flux") == 5
     again = config.Config(print)
-    again.add(dict(Flux=config.row(config.INT, 1, 10, config.REBOOT)))
+    again.add(dict(Flux=config.row(config.INT, "1", 10, config.REBOOT)))
     assert again.get("Flux") == 5  # persisted, for the next boot
 
 

@@ -24,54 +24,54 @@ _ACCESS = const(28)
 
 _FILE = "config.json"
 
-# The default measurand list, here so that it is one shared object.
+# The defaults as GetConfiguration reports them (short strings: interned, so answering with them
+# allocates nothing), each stored once; row() adds a profile's.
 _ENERGY = "Energy.Active.Import.Register"
-TEXTS = ["", "Core", "Unknown", _ENERGY]  # the defaults of the string keys (see row())
+TEXTS = ["", "Core", "Unknown", _ENERGY, "false", "true"]
 
 
-def row(kind, default=0, maximum=0, access=0):
+def row(kind, default, maximum=0, access=0):
     """One key's description packed in a small int: kind and access in bits 0-4, maximum (the
-    largest int, a string's length or a list's item count; 0 for none) in bits 5-24, default
-    in the bits above (for a string key, its index in TEXTS)."""
-    if kind >= STR:
-        if default not in TEXTS:
-            TEXTS.append(default)
-        default = TEXTS.index(default)
-    return int(default) << 25 | maximum << 5 | access | kind
+    largest int, a string's length or a list's item count; 0 for none) in bits 5-24, and the
+    index of its default's text in TEXTS in the bits above."""
+    if default not in TEXTS:
+        TEXTS.append(default)
+    return TEXTS.index(default) << 25 | maximum << 5 | access | kind
 
 
-# Required Core keys of §9.1 plus the optional ones we support.
+# Required Core keys of §9.1 plus the optional ones we support: kind, default (as text),
+# maximum, access.
 KEYS = dict(
-    AllowOfflineTxForUnknownId=row(BOOL, False),
-    AuthorizationCacheEnabled=row(BOOL, True),
+    AllowOfflineTxForUnknownId=row(BOOL, "false"),
+    AuthorizationCacheEnabled=row(BOOL, "true"),
     AuthorizationKey=row(STR, "", 40, WO),
-    AuthorizeRemoteTxRequests=row(BOOL, False),
-    ClockAlignedDataInterval=row(INT, 0, 86400),
-    ConnectionTimeOut=row(INT, 60, 3600),
+    AuthorizeRemoteTxRequests=row(BOOL, "false"),
+    ClockAlignedDataInterval=row(INT, "0", 86400),
+    ConnectionTimeOut=row(INT, "60", 3600),
     ConnectorPhaseRotation=row(STR, "Unknown", 100),
-    GetConfigurationMaxKeys=row(INT, 50, 0, RO),
-    HeartbeatInterval=row(INT, 300, 86400),
-    LocalAuthorizeOffline=row(BOOL, True),
-    LocalPreAuthorize=row(BOOL, False),
+    GetConfigurationMaxKeys=row(INT, "50", 0, RO),
+    HeartbeatInterval=row(INT, "300", 86400),
+    LocalAuthorizeOffline=row(BOOL, "true"),
+    LocalPreAuthorize=row(BOOL, "false"),
     MeterValuesAlignedData=row(CSL, _ENERGY, 8),
-    MeterValuesAlignedDataMaxLength=row(INT, 8, 0, RO),
+    MeterValuesAlignedDataMaxLength=row(INT, "8", 0, RO),
     MeterValuesSampledData=row(CSL, _ENERGY, 8),
-    MeterValuesSampledDataMaxLength=row(INT, 8, 0, RO),
-    MeterValueSampleInterval=row(INT, 60, 86400),
-    MinimumStatusDuration=row(INT, 0, 3600),
-    NumberOfConnectors=row(INT, 1, 0, RO),
-    ResetRetries=row(INT, 1, 10),
-    StopTransactionOnEVSideDisconnect=row(BOOL, True),
-    StopTransactionOnInvalidId=row(BOOL, True),
+    MeterValuesSampledDataMaxLength=row(INT, "8", 0, RO),
+    MeterValueSampleInterval=row(INT, "60", 86400),
+    MinimumStatusDuration=row(INT, "0", 3600),
+    NumberOfConnectors=row(INT, "1", 0, RO),
+    ResetRetries=row(INT, "1", 10),
+    StopTransactionOnEVSideDisconnect=row(BOOL, "true"),
+    StopTransactionOnInvalidId=row(BOOL, "true"),
     StopTxnAlignedData=row(CSL, "", 8),
-    StopTxnAlignedDataMaxLength=row(INT, 8, 0, RO),
+    StopTxnAlignedDataMaxLength=row(INT, "8", 0, RO),
     StopTxnSampledData=row(CSL, "", 8),
-    StopTxnSampledDataMaxLength=row(INT, 8, 0, RO),
+    StopTxnSampledDataMaxLength=row(INT, "8", 0, RO),
     SupportedFeatureProfiles=row(STR, "Core", 0, RO),
-    TransactionMessageAttempts=row(INT, 3, 100),
-    TransactionMessageRetryInterval=row(INT, 60, 86400),
-    UnlockConnectorOnEVSideDisconnect=row(BOOL, True),
-    WebSocketPingInterval=row(INT, 60, 86400),
+    TransactionMessageAttempts=row(INT, "3", 100),
+    TransactionMessageRetryInterval=row(INT, "60", 86400),
+    UnlockConnectorOnEVSideDisconnect=row(BOOL, "true"),
+    WebSocketPingInterval=row(INT, "60", 86400),
 )
 
 # Measurands of the 1.6 spec §7.31; a CSL item may carry a phase suffix such as Current.Import.L1.
@@ -107,9 +107,8 @@ def listed(word, names):
 
 
 def _default(r):
-    kind = r & _KIND
-    d = r >> 25
-    return d if kind == INT else d == 1 if kind == BOOL else TEXTS[d]
+    kind, d = r & _KIND, TEXTS[r >> 25]
+    return int(d) if kind == INT else d == "true" if kind == BOOL else d
 
 
 class Config:
@@ -239,24 +238,31 @@ class Config:
     def entries(self, keys=None, dicts=False):
         """The keys for GetConfiguration, skipping write-only ones: (key, readonly, text value)
         each, or with dicts the configurationKey objects (§7.22) themselves; with `keys`, also
-        the list of unknown ones."""
+        the list of unknown ones. All keys come in the tables' own order, unsorted."""
         out = []
         unknown = []
-        asked = keys is not None
-        if not asked:
-            keys = sorted(KEYS)
-            for t in self.extra:
-                keys.extend(t)
-        for k in keys:
-            r = self._row(k)
-            if r is None or r & WO:
-                if asked:
+        if keys is None:
+            for t in [KEYS] + self.extra:
+                for k in t:
+                    self._entry(out, k, t[k], dicts)
+        else:
+            for k in keys:
+                r = self._row(k)
+                if r is None or not self._entry(out, k, r, dicts):
                     unknown.append(k)  # asked for by name: say we do not report it
-                continue
-            ro = bool(r & RO)
-            v = _text(self.get(k))
-            out.append({"key": k, "readonly": ro, "value": v} if dicts else (k, ro, v))
         return out, unknown
+
+    def _entry(self, out, k, r, dicts):
+        if r & WO:
+            return False
+        v = self.changed.get(k)
+        if v is None:
+            v = self.fixed.get(k)
+        # An unchanged value is reported as its default's text, which allocates nothing.
+        v = TEXTS[r >> 25] if v is None else _text(v)
+        ro = bool(r & RO)
+        out.append({"key": k, "readonly": ro, "value": v} if dicts else (k, ro, v))
+        return True
 
 
 def _text(v):

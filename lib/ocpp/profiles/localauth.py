@@ -34,9 +34,9 @@ _STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 # The profile's configuration keys (§9.2). LocalAuthListMaxLength: 52 KB of flash when full;
 # SendLocalListMaxLength: ~5 KB of JSON, well inside one message.
 ROWS = dict(
-    LocalAuthListEnabled=config.row(config.BOOL, True),
-    LocalAuthListMaxLength=config.row(config.INT, 1000, 0, config.RO),
-    SendLocalListMaxLength=config.row(config.INT, 50, 0, config.RO),
+    LocalAuthListEnabled=config.row(config.BOOL, "true"),
+    LocalAuthListMaxLength=config.row(config.INT, "1000", 0, config.RO),
+    SendLocalListMaxLength=config.row(config.INT, "50", 0, config.RO),
 )
 
 _ID_TAG_INFO = (
