@@ -37,6 +37,13 @@ _JUMP_PCT = const(15)  # a mean square this far off the average is a new current
 _FLOOR_MA = const(50)  # below this a phase reads 0 A: the residue of the noise
 _LEARN_MA = const(500)  # idle noise above this is not noise but a fault (a welded contactor)
 _MID = const(2048)  # the ADC's midpoint in 12-bit steps, about where the CT's bias sits
+# What a meter keeps per phase p, in one int array at p * _SLOTS + ...: one array, not four, for
+# a few hundred bytes less per connector.
+_K = const(0)  # milliamps per unit of isqrt(mean square << 6) (= 32 RMS steps), x 1024
+_NOISE = const(1)  # the learnt noise power (mean_square()'s units, as the two below)
+_AVG_MS = const(2)  # the mean square averaged over the last measurements
+_COUNT = const(3)  # how many measurements that average holds
+_SLOTS = const(4)
 
 ENERGY = "Energy.Active.Import.Register"
 
@@ -128,18 +135,12 @@ class Meter:
         ph = self._ph = len(adcs)
         self._step = 1000000 // (hz * _PER_CYCLE)
         self._buf = array("H", bytes(2 * _PER_CYCLE * _CYCLES * ph))
-        # Per phase: milliamps per unit of isqrt(mean square << 6) (= 32 RMS steps), x 1024;
-        # the noise power and the averaged mean square (in mean_square()'s units); how many
-        # measurements that average holds; the current in mA.
-        self._k = array("i", bytes(4 * ph))
-        self._noise2 = array("i", bytes(4 * ph))
-        self._ms = array("i", bytes(4 * ph))
-        self._count = bytearray(ph)
-        self.ma = array("i", bytes(4 * ph))
+        self._st = array("i", bytes(4 * _SLOTS * ph))  # per phase: _K, _NOISE, _AVG_MS, _COUNT
+        self.ma = array("i", bytes(4 * ph))  # the current per phase in mA
         for i in range(ph):
             ct = cts[i]
             amps_per_step = vref / 4096 / ct["burden"] * ct["ratio"] * ct.get("cal", 1.0)
-            self._k[i] = int(amps_per_step * 1000 / 32 * 1024 + 0.5)
+            self._st[i * _SLOTS + _K] = int(amps_per_step * 1000 / 32 * 1024 + 0.5)
         self.volts = volts
         self._cv = int(volts * pf * 100 + 0.5)  # centivolts, the power factor included
         self.register = Register()
@@ -191,35 +192,37 @@ class Meter:
     def _phase(self, p, idle):
         # One phase: its current into self.ma[p], its power in W returned.
         ms = mean_square(self._buf, p, self._ph)
-        if idle and self._milliamps(p, ms) < _LEARN_MA:
-            self._learn(p, ms)
-        ms = self._average(p, ms) - self._noise2[p]
-        ma = self._milliamps(p, ms)
+        q = p * _SLOTS
+        if idle and self._milliamps(q, ms) < _LEARN_MA:
+            self._learn(q, ms)
+        ms = self._average(q, ms) - self._st[q + _NOISE]
+        ma = self._milliamps(q, ms)
         self.ma[p] = ma if ma >= _FLOOR_MA else 0
         return (self.ma[p] * self._cv + 50000) // 100000
 
-    def _learn(self, p, ms):
-        # The ADC's noise adds its power to the mean square: learnt while nothing flows.
-        n2 = self._noise2[p]
-        self._noise2[p] = ms if n2 == 0 else n2 + (ms - n2) // 8
+    # q below: the phase's first index in self._st.
 
-    def _average(self, p, ms):
+    def _learn(self, q, ms):
+        # The ADC's noise adds its power to the mean square: learnt while nothing flows.
+        n2 = self._st[q + _NOISE]
+        self._st[q + _NOISE] = ms if n2 == 0 else n2 + (ms - n2) // 8
+
+    def _average(self, q, ms):
         # The mean square averaged over the last _AVG measurements, restarted when it jumps.
-        avg = self._ms[p]
-        k = self._count[p]
-        if k == 0 or abs(ms - avg) > avg * _JUMP_PCT // 100 + 4 * self._noise2[p] + 16:
+        st = self._st
+        avg = st[q + _AVG_MS]
+        if st[q + _COUNT] == 0 or abs(ms - avg) > avg * _JUMP_PCT // 100 + 4 * st[q + _NOISE] + 16:
+            st[q + _COUNT] = 1
             avg = ms
-            k = 1
         else:
-            if k < _AVG:
-                k += 1
-            avg += (ms - avg) // k
-        self._ms[p] = avg
-        self._count[p] = k
+            if st[q + _COUNT] < _AVG:
+                st[q + _COUNT] += 1
+            avg += (ms - avg) // st[q + _COUNT]
+        st[q + _AVG_MS] = avg
         return avg
 
-    def _milliamps(self, p, ms):
-        return isqrt(ms << 6) * self._k[p] >> 10 if ms > 0 else 0
+    def _milliamps(self, q, ms):
+        return isqrt(ms << 6) * self._st[q + _K] >> 10 if ms > 0 else 0
 
     def update(self, idle=False):
         """One measurement: sample, compute, and move the energy register on. When every try
