@@ -338,5 +338,8 @@ class Rpc:
         f[1], f[2] = uid, result
         try:
             return json.dumps(f)
+        except (TypeError, ValueError) as e:  # a result JSON cannot carry: the handler's bug
+            self.log("rpc: %s result not serialisable: %r" % (action, e))
+            return error_frame(uid, "InternalError", action + " failed")
         finally:
             f[1] = f[2] = None
