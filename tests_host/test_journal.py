@@ -282,6 +282,42 @@ def test_power_loss_ends_the_running_transaction_once(csms):
     assert stop["timestamp"] >= last_mv["timestamp"] and "idTag" not in stop
 
 
+def test_checkpoints_without_periodic_samples_bound_the_energy_lost(csms, monkeypatch):
+    # No MeterValueSampleInterval: the sampling task still wakes once a checkpoint period to
+    # journal the reading, which a power cut then ends the transaction with.
+    monkeypatch.setattr(txqueue, "_CHECKPOINT_MS", 400)
+    monkeypatch.setattr(api, "_NAP_MS", 450)
+    meter = Meter(500)
+
+    async def charging():
+        cp = boot(meter)
+        cp.config.change("MeterValueSampleInterval", "0")
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        sess = cp.session_open(1)
+        sess.accept("T1")
+        assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
+        for wh in (520, 540, 560):
+            meter.wh = wh
+            await asyncio.sleep(0.5)
+        cp._task.cancel()
+        return [r for r in records(cp.txq.j) if r[1] == txqueue.METER]
+
+    checkpoints = run(charging())
+    assert len(checkpoints) >= 2  # one per period, each with the reading then
+    meter.wh = 0  # a meter that forgot its count
+
+    async def reboot():
+        cp = boot(meter)
+        cp.start()
+        await csms.wait_for(lambda: csms.of("StopTransaction"))
+        await cp.stop()
+
+    run(reboot())
+    assert not csms.of("MeterValues")
+    assert csms.of("StopTransaction")[0]["meterStop"] == 560
+
+
 def test_power_loss_uses_a_meter_that_kept_its_register(csms):
     meter = Meter(500)
 

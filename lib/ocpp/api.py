@@ -44,7 +44,9 @@ from .connector import (  # noqa: F401
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
 _ENERGY = "Energy.Active.Import.Register"
-_CHECKPOINT_MS = const(60000)  # the longest a sampling task sleeps: txqueue.checkpoint()
+# The longest a sampling task sleeps: a little over txqueue's checkpoint period, so that each
+# such wake finds a checkpoint due (txqueue.checkpoint()).
+_NAP_MS = const(60100)
 
 
 def init(cp_info, cs_info, callback, log=None):
@@ -317,7 +319,7 @@ async def _metering(cp, c, tx):
     try:
         while True:
             interval = cp.config.get("MeterValueSampleInterval")
-            wait = _CHECKPOINT_MS
+            wait = _NAP_MS
             if interval > 0:
                 wait = min(ticks_diff(ticks_add(due, interval * 1000), ticks_ms()), wait)
             await metering.nap(w, wait)
