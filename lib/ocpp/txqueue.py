@@ -103,8 +103,9 @@ class TxQueue:
         return item
 
     def _find(self, tx):
-        for ltx, o in self.open.items():
-            if o[0] is tx:
+        open_ = self.open
+        for ltx in open_:  # not items(): its view and tuples would be allocated at every sample
+            if open_[ltx][0] is tx:
                 return ltx
         return None
 
