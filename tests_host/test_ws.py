@@ -461,6 +461,45 @@ def test_recv_back_to_back_messages_in_one_read():
     assert [(op, p) for _, op, p, _, _ in client_frames(fake.out)] == [(10, b"x")]
 
 
+@pytest.mark.parametrize("cls", FAKES)
+def test_long_messages_get_a_buffer_of_their_own(cls):
+    # Messages longer than the resident buffer (whole or in fragments, read ahead behind short
+    # ones) come out whole; afterwards the socket is back on its resident buffer.
+    long1, long2 = os.urandom(3000), os.urandom(4990)
+    data = (frame(1, b"short") + frame(2, long1) + frame(1, b"x")
+            + frame(2, long2[:1000], fin=False) + frame(9, b"p") + frame(0, long2[1000:])
+            + frame(1, b"end"))
+    fake, sock = new_ws(data, cls, max_size=5000)
+    resident = sock._buf
+
+    async def go():
+        assert await sock.recv() == (True, b"short")
+        assert await sock.recv() == (False, long1)
+        assert await sock.recv() == (True, b"x")
+        assert await sock.recv() == (False, long2)
+        assert await sock.recv() == (True, b"end")
+        await expect_closed(sock, None)  # the next recv() drops "end": nothing left over
+        assert sock._buf is resident and len(resident) < 5000
+
+    run(go())
+    assert [(op, p) for _, op, p, _, _ in client_frames(fake.out)] == [(10, b"p")]
+
+
+def test_long_message_without_memory_for_it(monkeypatch):
+    fake, sock = new_ws(frame(1, b"ok") + frame(2, b"y" * 3000), max_size=5000)
+
+    def no_memory(n):
+        raise MemoryError
+
+    async def go():
+        assert await sock.recv() == (True, b"ok")
+        monkeypatch.setattr(wsframe, "bytearray", no_memory, raising=False)
+        await expect_closed(sock, 1009)
+
+    run(go())
+    assert client_frames(fake.out)[-1][1:3] == (8, b"\x03\xf1")
+
+
 def test_recv_full_message_with_control_frame_between_fragments():
     # The receive buffer holds a maximal message whatever comes between its fragments.
     data = (frame(1, b"a" * 99, fin=False) + frame(9, b"p" * 125) + frame(0, b"b", fin=False)

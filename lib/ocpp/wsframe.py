@@ -1,8 +1,10 @@
 # RFC 6455 framing, client side (ws.py opens the connection and makes the WebSocket).
 # Memory: two buffers per connection, allocated once. Incoming bytes are read ahead into the
-# receive buffer (max_size plus room for headers) and parsed there: a message comes back as a
-# memoryview of it, and the peer's length fields never size an allocation. Outgoing frames are
-# built in the send buffer, header and masked payload, in chunks of _CHUNK bytes.
+# receive buffer and parsed there: a message comes back as a memoryview of it, and the peer's
+# length fields never size an allocation. The receive buffer holds _RESIDENT bytes (plus room
+# for headers): most OCPP messages are shorter; one that is not (up to max_size) is put together
+# in a buffer of max_size allocated for it and dropped after. Outgoing frames are built in the
+# send buffer, header and masked payload, in chunks of _CHUNK bytes.
 import asyncio
 import os
 
@@ -21,6 +23,7 @@ _OP_PING = const(9)
 _OP_PONG = const(10)
 
 _CHUNK = const(1024)  # payload bytes per write: the size of the send buffer
+_RESIDENT = const(1024)  # message bytes the receive buffer holds for the connection's life
 # Receive buffer beyond max_size: the first frame's header (at most 10 bytes from a server, which
 # does not mask) and then, behind an almost complete message, a whole control frame (2 + 125).
 _SLACK = const(140)
@@ -66,8 +69,9 @@ class WebSocket:
     def __init__(self, reader, writer, max_size=8192):
         self._r = reader
         self._w = writer
-        self.max_size = max_size  # fixed: the receive buffer is sized from it here
-        self._buf = memoryview(bytearray(max_size + _SLACK))
+        self.max_size = max_size  # the longest message taken (1009 beyond)
+        self._small = memoryview(bytearray(min(max_size, _RESIDENT) + _SLACK))
+        self._buf = self._small  # or, during a long message, one of max_size
         # Unparsed bytes are _buf[_rp:_re]. While a fragmented message is being put together
         # (_mop is its opcode, else -1) its payload so far is _buf[_ms:_rp]: each frame is
         # dropped from the buffer once handled, so recv() can be cancelled at any await and
@@ -113,6 +117,8 @@ class WebSocket:
             while True:
                 if self._mop < 0 and self._rp:  # the last message was handed out: drop it
                     self._cut(0, self._rp)
+                    if buf is not self._small and self._re <= len(self._small):
+                        buf = self._shrink()
                 p = self._rp
                 got = self._re - p
                 h = 2  # the header's length, once its second byte is in
@@ -150,6 +156,10 @@ class WebSocket:
                             await self.send(r)
                         continue
                 # More bytes: as many as the stream has and the buffer takes.
+                if self._re == len(buf):  # full, the frame not complete: a long message
+                    buf = self._grow()
+                    if buf is None:
+                        await self._fail(1009, "no memory for a message that long")
                 if self._readinto is not None:
                     r = self._re  # an empty buffer is read into whole, without a slice
                     r = await self._readinto(buf[r:] if r else buf)
@@ -167,6 +177,25 @@ class WebSocket:
                 raise WSClosed(None, "closed") from None
             r = "eof" if isinstance(e, EOFError) else "connection lost: %r" % e
             raise WSClosed(None, r) from None
+
+    def _grow(self):
+        # The buffer for a message longer than _RESIDENT -> it (None: no memory for it). Its
+        # length was checked against max_size, so max_size bytes (and headers) take it.
+        try:
+            big = memoryview(bytearray(self.max_size + _SLACK))
+        except MemoryError:
+            return None
+        big[: self._re] = self._buf[: self._re]
+        self._buf = big
+        return big
+
+    def _shrink(self):
+        # Back to the resident buffer once the long message is handed out.
+        e = self._re
+        if e:
+            self._small[:e] = self._buf[:e]
+        self._buf = self._small
+        return self._small
 
     def _got(self, d):
         # Bytes read by a stream without readinto (CPython) into the buffer -> their count.
