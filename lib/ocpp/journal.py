@@ -6,10 +6,10 @@
 # A record is appended and the file closed at once (closing is what commits on littlefs), so a
 # power cut leaves at worst a torn last record. Reading checks every CRC: a torn or damaged record
 # is dropped with a log line and the reader resynchronises on the next record whose CRC holds, so
-# every intact record survives, wherever the damage is. Rewriting (to drop
-# dead records) goes to a new file that is renamed over the old one: rename is atomic on littlefs
-# and POSIX, so a power cut leaves either the old or the new journal, never a mix. Appends never
-# rewrite what is already on flash, which is what keeps wear low.
+# every intact record survives, wherever the damage is. Rewriting (to drop dead records) goes to a
+# new file that is renamed over the old one: rename is atomic on littlefs and POSIX, so a power
+# cut leaves either the old or the new journal, never a mix. Appends never rewrite what is already
+# on flash, which is what keeps wear low.
 import os
 import struct
 from binascii import crc32

@@ -179,10 +179,9 @@ class TxQueue:
         self._load()
         if not self.count or self.retry_in() > 0:
             return False
-        if self._hot is not None:
+        if self._hot is not None:  # queued into an empty queue: no need to read it back
             off, kind, ltx, blen, payload = self._hot
             self.head = off
-            action = _ACTIONS[kind - START]
         else:
             rec = self._head()
             if rec is None:
@@ -190,13 +189,14 @@ class TxQueue:
             off, kind, body = rec
             ltx = body[0] | body[1] << 8
             blen = len(body)
-            action = _ACTIONS[kind - START]
             try:
                 payload = jcodec.unpack(memoryview(body)[2:])
             except ValueError:
+                action = _ACTIONS[kind - START]
                 self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
                 self._done(off, kind, ltx, blen, None, "Damaged")
                 return True
+        action = _ACTIONS[kind - START]
         if kind != START:
             # Errata 3.18: with no transactionId (the Start was discarded) send -1.
             payload["transactionId"] = self.ids.get(ltx, -1)
