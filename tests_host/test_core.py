@@ -444,3 +444,33 @@ def test_connection_timeout_returns_to_available(csms):
 
 def test_store_dir_is_used(csms, tmp_path):
     assert store.dir == str(tmp_path)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("2026-03-04T05:06:07Z", 1772600767),
+    ("2026-03-04t05:06:07z", 1772600767),
+    ("2026-03-04 05:06:07", 1772600767),
+    ("2026-03-04T05:06:07.123456Z", 1772600767),
+    ("2026-03-04T07:06:07+02:00", 1772600767),
+    ("2026-03-04T00:36:07-04:30", 1772600767),
+    ("1970-01-01T00:00:00Z", 0),
+    ("2024-02-29T23:59:59Z", 1709251199),
+    ("2026-03-04T05:06Z", None),  # no seconds
+    ("2026-03-04T05:06x07Z", None),
+    ("2026-03-04X05:06:07Z", None),
+    ("2026-03-04T05:06:07+0200", None),
+    ("2026-03-04T05:06:07ZZ", None),
+    ("2026-0a-04T05:06:07Z", None),
+    ("", None),
+    (None, None),
+])
+def test_clock_parses_ocpp_timestamps(text, want):
+    assert clock.parse(text) == want
+
+
+def test_clock_formats_what_it_parses():
+    for t in (0, 59, 86399, 86400, 951782400, 1709251199, 1772600767, 4102444800, 253402300799):
+        s = clock.fmt(t)
+        assert len(s) == 20 and s.endswith("Z") and clock.parse(s) == t
+    assert clock.fmt(1772600767) == "2026-03-04T05:06:07Z"
+    assert clock.fmt(951782400) == "2000-02-29T00:00:00Z"

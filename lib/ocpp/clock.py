@@ -3,6 +3,11 @@
 # instead of trusting the RTC, and convert dates ourselves: time.mktime's epoch differs by port.
 import time
 
+from .compat import MICROPYTHON, const
+
+_DASH = const(45)
+_COLON = const(58)
+
 _offset = 0  # seconds to add to time.time() to get UTC seconds since 1970
 synced = False
 
@@ -17,23 +22,11 @@ def _days_from_civil(y, m, d):
     return era * 146097 + doe - 719468
 
 
-def _civil_from_days(z):
-    z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    return yoe + era * 400 + (m <= 2), m, d
-
-
-def _num(s, i, n):
-    # Digits s[i:i+n] as an int, without slicing: every Heartbeat answer passes through here.
+def _num(b, i, n):
+    # Digits b[i:i+n] as an int, without slicing: every Heartbeat answer passes through here.
     v = 0
     for j in range(i, i + n):
-        d = ord(s[j]) - 48
+        d = b[j] - 48
         if not 0 <= d <= 9:
             raise ValueError
         v = v * 10 + d
@@ -42,27 +35,34 @@ def _num(s, i, n):
 
 def parse(s):
     """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed."""
+    if not isinstance(s, str):
+        return None
+    # Read as bytes: indexing a str makes a one-character string, which MicroPython looks up
+    # among all the interned strings (~0.3 us each); a byte is a plain int.
+    b = memoryview(s) if MICROPYTHON else s.encode()
+    n = len(b)
     try:
-        if len(s) < 19 or s[4] != "-" or s[7] != "-" or s[10] not in "Tt " or s[13] != ":":
+        if n < 19 or b[4] != _DASH or b[7] != _DASH or b[13] != _COLON or b[16] != _COLON:
+            return None
+        if b[10] != 84 and b[10] != 116 and b[10] != 32:  # T, t or a space
             return None
         secs = (
-            _days_from_civil(_num(s, 0, 4), _num(s, 5, 2), _num(s, 8, 2)) * 86400
-            + _num(s, 11, 2) * 3600
-            + _num(s, 14, 2) * 60
-            + _num(s, 17, 2)
+            _days_from_civil(_num(b, 0, 4), _num(b, 5, 2), _num(b, 8, 2)) * 86400
+            + _num(b, 11, 2) * 3600
+            + _num(b, 14, 2) * 60
+            + _num(b, 17, 2)
         )
         i = 19
-        if i < len(s) and s[i] == ".":  # fraction of a second: skipped, we keep whole seconds
+        if i < n and b[i] == 46:  # ".": a fraction of a second, skipped: we keep whole seconds
             i += 1
-            while i < len(s) and "0" <= s[i] <= "9":
+            while i < n and 48 <= b[i] <= 57:
                 i += 1
-        left = len(s) - i
-        if left == 0 or (left == 1 and s[i] in "Zz"):
+        if i == n or (i + 1 == n and (b[i] == 90 or b[i] == 122)):  # nothing, Z or z
             return secs
-        if left == 6 and s[i] in "+-" and s[i + 3] == ":":
-            off = _num(s, i + 1, 2) * 3600 + _num(s, i + 4, 2) * 60
-            return secs - off if s[i] == "+" else secs + off
-    except (ValueError, IndexError):
+        if i + 6 == n and (b[i] == 43 or b[i] == _DASH) and b[i + 3] == _COLON:  # +hh:mm
+            off = _num(b, i + 1, 2) * 3600 + _num(b, i + 4, 2) * 60
+            return secs - off if b[i] == 43 else secs + off
+    except ValueError:
         pass
     return None
 
@@ -70,9 +70,20 @@ def parse(s):
 def fmt(secs):
     """UTC seconds since 1970 -> 'YYYY-MM-DDTHH:MM:SSZ'."""
     secs = int(secs)
-    days, rem = divmod(secs, 86400)
-    y, m, d = _civil_from_days(days)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, rem // 3600, rem // 60 % 60, rem % 60)
+    z = secs // 86400
+    rem = secs - z * 86400
+    # Howard Hinnant's civil_from_days, inline: no tuple to hand back.
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    m = mp + (3 if mp < 10 else -9)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (
+        yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1,
+        rem // 3600, rem // 60 % 60, rem % 60,
+    )
 
 
 def now():
