@@ -1,5 +1,6 @@
 # A fake `machine` module for the host board: Pin, ADC, PWM, SPI, WDT and Timer with the
-# signatures of the ESP32 and RP2040 ports, backed by the simulated world of simworld.py. tools/sim
+# signatures of the ESP32 and RP2040 ports, backed by the simulated world of simworld.py; only what
+# the firmware uses (its code is heap in the simulator's figures). tools/sim
 # puts this folder first on MICROPYPATH (and only for the host board), so `import machine` in the
 # hardware layer gets it, and the same pilot, metering, relay, lock and RFID code runs as on a
 # board.
@@ -10,20 +11,10 @@ from simworld import world
 class Pin:
     IN = 0
     OUT = 1
-    OPEN_DRAIN = 2
     PULL_UP = 1
-    PULL_DOWN = 2
-    IRQ_RISING = 1
-    IRQ_FALLING = 2
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
-        self.mode = mode
-        if value is not None:
-            self.value(value)
-
-    def init(self, mode=-1, pull=-1, value=None):
-        self.mode = mode
         if value is not None:
             self.value(value)
 
@@ -33,36 +24,14 @@ class Pin:
         world().write(self.id, 1 if v else 0)
         return None
 
-    __call__ = value
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
-    def toggle(self):
-        self.value(not self.value())
-
-    def irq(self, handler=None, trigger=0):
-        return None
-
 
 def _pin_id(p):
     return p.id if isinstance(p, Pin) else p
 
 
 class ADC:
-    ATTN_0DB = 0
-    ATTN_2_5DB = 1
-    ATTN_6DB = 2
-    ATTN_11DB = 3
-
     def __init__(self, pin, atten=None):
         self.id = _pin_id(pin)
-
-    def atten(self, a):
-        pass
 
     def read_u16(self):
         return world().adc(self.id)
@@ -89,9 +58,6 @@ class PWM:
         world().set_pwm(self.id, d)
         return None
 
-    def deinit(self):
-        world().set_pwm(self.id, 0)
-
 
 class SPI:
     def __init__(self, id, baudrate=1000000, polarity=0, phase=0, sck=None, mosi=None,
@@ -103,14 +69,6 @@ class SPI:
 
     def write_readinto(self, wbuf, rbuf):
         world().spi(wbuf, rbuf)  # the chip reads each byte of wbuf before writing rbuf's
-
-    def read(self, n, write=0):
-        r = bytearray(n)
-        world().spi(bytes([write]) * n, r)
-        return bytes(r)
-
-    def readinto(self, buf, write=0):
-        world().spi(bytes([write]) * len(buf), buf)
 
 
 class WDT:
@@ -142,15 +100,3 @@ RESTART = 77  # the exit code that makes tools/sim start the firmware again, as 
 def reset():
     # A reset of the simulated board ends the process; tools/sim starts it again.
     raise SystemExit(RESTART)
-
-
-def unique_id():
-    return b"\x0c\x0c\x0f\x01\x06\x00"
-
-
-def freq():
-    return 240000000
-
-
-def idle():
-    pass
