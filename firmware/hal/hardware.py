@@ -42,8 +42,7 @@ def _adc(p, atten_db):
 class Port:
     """One connector's hardware."""
 
-    def __init__(self, cid, spec, board):
-        self.id = cid
+    def __init__(self, spec, board):
         atten = getattr(board, "ADC_ATTN_DB", None)
         pwm = machine.PWM(machine.Pin(spec["pilot_pwm"]))
         self.pilot = Pilot(
@@ -90,9 +89,8 @@ class Port:
 
 class Hardware:
     def __init__(self, board, n, log):
-        self.log = log
         self._wdt_ms = getattr(board, "WATCHDOG_MS", 0)  # the board module is not kept
-        self.ports = tuple([Port(i + 1, board.CONNECTORS[i], board) for i in range(n)])
+        self.ports = tuple([Port(board.CONNECTORS[i], board) for i in range(n)])
         self.rfid = None
         r = getattr(board, "RFID", None)
         if r:
