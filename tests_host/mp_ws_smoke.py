@@ -36,6 +36,27 @@ async def main():
         pass
     await sock.send("again")
     assert str((await sock.recv())[1], "utf-8") == "again"
+    # serve(): one coroutine hands every message to the handler (the engine's reader).
+    got = []
+
+    def handle(payload):
+        got.append(bytes(payload))
+
+    server = asyncio.create_task(sock.serve(handle))
+    for n in (10, 3000, 5):
+        await sock.send("s" * n)
+    for _ in range(200):
+        if len(got) == 3:
+            break
+        await asyncio.sleep_ms(10)
+    assert [len(g) for g in got] == [10, 3000, 5], [len(g) for g in got]
+    server.cancel()
+    try:
+        await server
+    except asyncio.CancelledError:
+        pass
+    await sock.send("after serve")
+    assert str((await sock.recv())[1], "utf-8") == "after serve"
     # A recv pending in another task must end with WSClosed when we close.
     task = asyncio.create_task(sock.recv())
     await asyncio.sleep_ms(20)
