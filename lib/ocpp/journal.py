@@ -43,7 +43,7 @@ class Journal:
         # cut between them leaves a torn record, which the CRC tells like any other.
         h = self._hdr
         struct.pack_into("<BH", h, 0, kind, len(body))
-        struct.pack_into("<I", h, 3, crc32(body, crc32(self._kl)) & 0xFFFFFFFF)
+        struct.pack_into("<I", h, 3, crc32(body, crc32(self._kl)))  # unsigned on both runtimes
         f.write(h)
         f.write(body)
         self.written += _HDR + len(body)
@@ -171,7 +171,7 @@ class Reader:
         # before it is read: a damaged length must not make us allocate kilobytes for garbage.
         if n <= _SMALL:
             body = f.read(n)
-            if len(body) == n and crc32(body, crc) & 0xFFFFFFFF == want:
+            if len(body) == n and crc32(body, crc) == want:
                 return body
             return None
         start = f.tell()
@@ -185,7 +185,7 @@ class Reader:
                 return None
             crc = crc32(mv[:k], crc)
             left -= k
-        if crc & 0xFFFFFFFF != want:
+        if crc != want:
             return None
         f.seek(start)
         return f.read(n)
