@@ -2,6 +2,7 @@
 unlock, configuration rules, the authorization cache, stop-transaction data, clock-aligned
 values, data transfer, faults and status reporting."""
 import asyncio
+import os
 
 import pytest
 
@@ -299,11 +300,19 @@ def test_cache_persists_expires_and_evicts(csms, monkeypatch):
         return cache
 
     cache = run(main())
-    assert len(cache.entries) == 64
-    assert "OLD" not in cache.entries  # the NOT-valid entry went first
-    assert "T0" not in cache.entries and "T69" in cache.entries  # then the oldest
+    kept = [i for i in range(70) if cache.get("T%d" % i) is not None]
+    assert cache.get("OLD") is None  # the NOT-valid entry went first
+    assert kept == list(range(6, 70))  # then the oldest: 64 entries in all
     again = api.init(INFO, CS, Hw())
     assert again.auth_cache.get("T69") == ("Accepted", None)
+    assert again.auth_cache.get("t69") == ("Accepted", None)  # idTags are case-insensitive
+    # A slot torn by a power cut reads as free; the others stay.
+    path = os.path.join(store.dir, "authcache.bin")
+    with open(path, "r+b") as f:
+        f.seek(53 * 63 + 10)
+        f.write(b"X")
+    again = api.init(INFO, CS, Hw())
+    assert sum(again.auth_cache.get("T%d" % i) is not None for i in range(70)) == 63
 
 
 def test_stop_transaction_data_and_contexts(csms):

@@ -1,88 +1,142 @@
 # Authorization of an idTag (1.6 spec §3.5, §4.1): the Local Authorization List (a profile, see
 # profiles/localauth.py) first, then the Authorization Cache, then the central system, with the
 # offline rules of LocalAuthorizeOffline, LocalPreAuthorize and AllowOfflineTxForUnknownId.
+import struct
+from binascii import crc32
+
 from . import clock, store
 from .compat import const
 from .rpc import CallError, Offline, Timeout
 
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer and no local rule could decide
-_FILE = "authcache.json"
+_FILE = "authcache.bin"
 _MAX = const(64)  # entries; a full cache drops NOT-valid entries first, then the oldest (§3.5.1)
+_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+# One fixed-size slot per entry: status (index in _STATUSES + 1; 0 = a free slot), idTag
+# upper-cased (CiString20: case-insensitive), expiryDate (UTC seconds, 0 = none), parentIdTag,
+# last use (a counter), CRC32 of the rest (a slot torn by a power cut reads as free).
+_FORM = "<B20sI20sI"
+_REC_SIZE = const(53)
+_BODY = const(49)  # the slot less its CRC
+
+
+def _key(tag):
+    k = tag.upper().encode() if isinstance(tag, str) else b""
+    return k + bytes(20 - len(k)) if 0 < len(k) <= 20 else None
+
+
+def _u32(b, i):
+    return b[i] | b[i + 1] << 8 | b[i + 2] << 16 | b[i + 3] << 24
 
 
 class Cache:
-    """tag -> [status, expiry (UTC seconds) or None, parentIdTag or None, last use]. Kept on
-    flash (§3.5.1: SHOULD persist across reboots) and rewritten only when it changes."""
+    """The Authorization Cache (§3.5.1), kept on flash, not in RAM: _MAX slots of one file
+    (3.4 KB), scanned through one slot-sized buffer and rewritten a slot at a time. As JSON
+    objects in RAM a full cache cost ~9 KB. It persists across reboots, as it SHOULD."""
 
     def __init__(self, cp):
         self.cp = cp
-        self.entries = None  # loaded on first use: a charger that never authorises pays nothing
-        self._use = 0
-
-    def _load(self):
-        if self.entries is None:
-            data = store.load(_FILE, self.cp.log)
-            self.entries = data if isinstance(data, dict) else {}
-            for v in self.entries.values():
-                self._use = max(self._use, v[3] if len(v) > 3 else 0)
-        return self.entries
+        self._buf = None
 
     def enabled(self):
         return self.cp.config.get("AuthorizationCacheEnabled")
 
+    def _find(self, key):
+        """(slot of key or -1, slot for a new entry, highest use counter): a free slot, else the
+        first NOT-valid entry, else the least recently written."""
+        if self._buf is None:
+            self._buf = bytearray(_REC_SIZE)
+            self._body = memoryview(self._buf)[:_BODY]
+        buf = self._buf
+        found = free = not_valid = oldest = -1
+        top = oldest_use = 0
+        try:
+            f = open(store.path(_FILE), "rb")
+        except OSError:
+            return -1, 0, 0
+        with f:
+            for i in range(_MAX):
+                if f.readinto(buf) != _REC_SIZE:
+                    free = i if free < 0 else free
+                    break
+                use = _u32(buf, _BODY - 4)
+                if not buf[0] or _u32(buf, _BODY) != crc32(self._body) & 0xFFFFFFFF:
+                    free = i if free < 0 else free
+                    continue
+                top = max(top, use)
+                if buf.find(key, 1, 21) == 1:
+                    found = i
+                if buf[0] != 1:  # not Accepted
+                    not_valid = i if not_valid < 0 else not_valid
+                elif oldest < 0 or use < oldest_use:
+                    oldest, oldest_use = i, use
+        return found, free if free >= 0 else not_valid if not_valid >= 0 else oldest, top
+
+    def _read(self, slot):
+        with open(store.path(_FILE), "rb") as f:
+            f.seek(slot * _REC_SIZE)
+            f.readinto(self._buf)
+        return struct.unpack(_FORM, self._body)
+
+    def _write(self, slot, status, key, exp, parent, use):
+        body = struct.pack(_FORM, status, key, exp, parent, use)
+        try:
+            try:
+                f = open(store.path(_FILE), "r+b")
+            except OSError:
+                f = open(store.path(_FILE), "wb")
+            with f:
+                f.seek(slot * _REC_SIZE)
+                f.write(body)
+                f.write(struct.pack("<I", crc32(body) & 0xFFFFFFFF))
+        except OSError as e:
+            self.cp.log("auth: cache not saved: %r" % e)
+
     def get(self, tag):
         """(status, parentIdTag) or None; an entry past its expiryDate reads as Expired."""
-        if not self.enabled():
+        key = _key(tag)
+        if key is None or not self.enabled():
             return None
-        e = self._load().get(tag)
-        if e is None:
+        slot = self._find(key)[0]
+        if slot < 0:
             return None
-        status = e[0]
-        if status == ACCEPTED and e[1] is not None and clock.synced and clock.now() >= e[1]:
-            status = e[0] = "Expired"  # §3.5.1: SHALL be changed to expired in the cache
-        return status, e[2]
+        st, _, exp, parent, use = self._read(slot)
+        status = _STATUSES[st - 1] if st <= len(_STATUSES) else "Invalid"
+        if status == ACCEPTED and exp and clock.synced and clock.now() >= exp:
+            status = "Expired"  # §3.5.1: SHALL be changed to expired in the cache
+            self._write(slot, 3, key, exp, parent, use)
+        parent = parent.rstrip(b"\0")
+        return status, parent.decode() if parent else None
 
     def update(self, tag, info):
         """Record the idTagInfo of any Authorize / StartTransaction / StopTransaction answer."""
-        if not self.enabled() or not isinstance(info, dict) or not info.get("status"):
+        if not self.enabled() or not isinstance(info, dict):
             return
+        status = info.get("status")
         ll = self.cp.local_list
-        if ll is not None and ll.get(tag) is not None:
+        if status not in _STATUSES or (ll is not None and ll.get(tag) is not None):
             return  # §3.5.3: identifiers of the local list are never cached
-        entries = self._load()
+        key = _key(tag)
+        parent = info.get("parentIdTag")
+        parent = parent.encode() if isinstance(parent, str) else b""
+        if key is None or len(parent) > 20:
+            return  # not an idTag of the spec's size: nothing we could store faithfully
         exp = info.get("expiryDate")
-        exp = clock.parse(exp) if isinstance(exp, str) else None
-        self._use += 1
-        new = [info["status"], exp, info.get("parentIdTag"), self._use]
-        old = entries.get(tag)
-        if old is not None and old[:3] == new[:3]:
-            old[3] = self._use  # same verdict: no flash write for a recency change alone
-            return
-        if old is None and len(entries) >= _MAX:
-            self._evict(entries)
-        entries[tag] = new
-        self._save()
-
-    def _evict(self, entries):
-        victim = None
-        for k, v in entries.items():
-            if v[0] != ACCEPTED:
-                victim = k
-                break
-            if victim is None or v[3] < entries[victim][3]:
-                victim = k
-        entries.pop(victim)
+        exp = (clock.parse(exp) if isinstance(exp, str) else None) or 0  # 0: no expiry
+        exp = 1 if exp < 0 else min(exp, 0xFFFFFFFF)
+        st = _STATUSES.index(status) + 1
+        slot, new, top = self._find(key)
+        if slot >= 0:
+            old = self._read(slot)
+            if old[0] == st and old[2] == exp and old[3].rstrip(b"\0") == parent:
+                return  # the same verdict: no flash write
+        else:
+            slot = new
+        self._write(slot, st, key, exp, parent, top + 1)
 
     def clear(self):
-        self.entries = {}
         store.remove(_FILE)
-
-    def _save(self):
-        try:
-            store.save(_FILE, self.entries)
-        except OSError as e:
-            self.cp.log("auth: cache not saved: %r" % e)
 
 
 def local(cp, tag):
