@@ -545,6 +545,30 @@ def test_a_payload_is_sent_as_queued_with_its_transaction_id(flash):
                     ("MeterValues", dict(mv(1, 200), transactionId=9))]
 
 
+def test_ready_says_when_send_next_has_work(flash):
+    from ocpp.rpc import CallError
+
+    cp = boot()
+    answers = [CallError("InternalError"), {}]
+
+    async def call(action, payload, timeout_ms=None):
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    cp.call = call
+    cp.config.set("TransactionMessageRetryInterval", 3600, False)
+    q = cp.txq
+    assert not q.ready() and not run(q.send_next())
+    q.put("MeterValues", mv(1, 5), api.Transaction(1, "TAG", 0, TS))
+    assert q.ready()
+    assert run(q.send_next())  # refused: retried in an hour
+    assert len(q) == 1 and not q.ready() and not run(q.send_next())
+    q._retry_at = None  # the hour has passed
+    assert q.ready() and run(q.send_next()) and not len(q) and not q.ready()
+
+
 def test_a_long_meter_values_keeps_the_compact_form(flash):
     # Longer than the queue's record buffer: packed apart, still in the compact form.
     sent = []

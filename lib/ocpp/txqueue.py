@@ -174,10 +174,15 @@ class TxQueue:
             return 0
         return max(ticks_diff(self._retry_at, ticks_ms()), 0)
 
+    def ready(self):
+        """Is a message due now? Worth asking before awaiting send_next(): its coroutine (some
+        300 bytes) is allocated when it is called, also when there is nothing to do."""
+        self._load()
+        return self.count > 0 and self.retry_in() <= 0
+
     async def send_next(self):
         """Send the head of the queue if it is due; returns True when something was sent."""
-        self._load()
-        if not self.count or self.retry_in() > 0:
+        if not self.ready():
             return False
         if self._hot is not None:  # queued into an empty queue: no need to read it back
             off, kind, ltx, blen, payload = self._hot
