@@ -318,9 +318,8 @@ class Charger:
             self._set_fault(cid, LOCK, LOCK_FAILURE)
 
     # The hardware loop allocates nothing in the usual tick (no state change): it runs 20 times
-    # a second, and its garbage would make the collector run often. Hence the small methods: a
-    # MicroPython function with more than 11 words of locals and stack gets its frame from the
-    # heap on every call (hal/__init__.py).
+    # a second. Hence the small methods: a MicroPython function with more than 11 words of
+    # locals and stack gets its frame from the heap at every call (hal/__init__.py).
 
     def tick(self, now):
         """One round of the hardware loop over every connector."""

@@ -79,9 +79,9 @@ def classify(mv, prev=None):
 
 
 # The burst is processed by small functions returning one int each, over several passes (max,
-# min and sum are the builtins'): a MicroPython function whose locals and stack exceed 11 words
-# gets its frame from the heap on every call (hal/__init__.py), and a poll runs 20 times a second
-# per connector.
+# min and sum are the builtins'), no tuple: a poll runs 20 times a second per connector, and a
+# MicroPython function whose locals and stack exceed 11 words gets its frame from the heap at
+# every call (hal/__init__.py).
 def _sum_above(buf, split):
     s = 0
     for v in buf:

@@ -103,7 +103,7 @@ class Mfrc522:
     # ---- frames -----------------------------------------------------------------------------
 
     # Polled 4 times a second with no card in the field: that path allocates nothing, hence
-    # the small methods (a large frame comes from the heap on every call: hal/__init__.py).
+    # the small methods (a large frame is allocated on the heap at every call: hal/__init__.py).
 
     def transceive(self, n, bits=0):
         """Send self._tx[:n] (the last byte only `bits` bits when nonzero); returns the number
