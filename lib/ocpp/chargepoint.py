@@ -241,9 +241,9 @@ class ChargePoint:
         # §4.6: a Heartbeat may be skipped while other messages keep the link busy.
         return interval * 1000 - ticks_diff(ticks_ms(), self.rpc.sent_ms)
 
-    async def heartbeat(self):
-        r = await self.call("Heartbeat", _EMPTY)
-        clock.set_from(r.get("currentTime", ""))
+    def heartbeat(self):
+        """Send a Heartbeat; await it for the answer. Its currentTime sets the clock."""
+        return self.call("Heartbeat", _EMPTY, None, _set_clock)
 
     async def _boot(self):
         # §4.2: nothing but BootNotification until Accepted. After a reconnect in the same run
@@ -383,6 +383,10 @@ class ChargePoint:
             pass  # (the handler's code would count on the stack too)
         self.log("engine: meter callback failed reading " + measurand)
         return None
+
+
+def _set_clock(answer):
+    clock.set_from(answer.get("currentTime", ""))
 
 
 GET_METER_VALUE = const(1)

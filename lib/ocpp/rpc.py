@@ -132,6 +132,17 @@ def error_frame(uid, code, description=""):
     return json.dumps([CALLERROR, uid, code, description, {}])
 
 
+def _outcome(r, then):
+    # What call() returns for answer frame r (None: the link went down meanwhile).
+    if r is None:
+        raise Offline()
+    if r[0] == CALLERROR:
+        raise CallError(r[2], r[3] if len(r) > 3 else "")
+    if then is not None:
+        then(r[2])
+    return r[2]
+
+
 class Rpc:
     """One OCPP-J endpoint over a WebSocket. `handlers` maps an action name to (description,
     function); the function takes the payload and returns the CALLRESULT payload (a dict), and
@@ -157,6 +168,7 @@ class Rpc:
         self._done = Waker()
         self._wait_id = None
         self._reply = None
+        self._on = None  # the socket of the CALL under way
         # The frames we build, reused: json.dumps reads them at once.
         self._call = [CALL, None, None, None]
         self._result = [CALLRESULT, None, None]
@@ -181,39 +193,36 @@ class Rpc:
             self._reply = None
             self._done.wake()
 
-    async def call(self, action, payload, timeout_ms=None):
+    async def call(self, action, payload, timeout_ms=None, then=None):
         """Send a CALL and return the CALLRESULT payload. Raises Offline, Timeout or CallError.
         Only one CALL is outstanding (§4.1.1); callers queue behind it, and timeout_ms bounds
-        the whole wait, queueing included. (This coroutine's size is allocated per CALL: few
-        locals and nested trys, the rest in plain methods.)"""
+        the whole wait, queueing included. then(answer), if given, is called with the answer
+        first: a caller with a little to do with it needs no coroutine of its own around this
+        one. (This coroutine's size is allocated per CALL: few locals and nested trys, the rest
+        in plain methods.)"""
         end = ticks_add(ticks_ms(), timeout_ms or self.timeout_ms)
         if self._busy:
             await self._queue(end)
         self._busy = True
-        ws = self.ws
         try:
-            if ws is None:
-                raise Offline()
-            if ticks_diff(end, ticks_ms()) <= 0:
-                raise Timeout(False)  # our turn came too late: do not send at all
-            payload = ws.send(self._frame(action, payload))  # now: what sends it
+            payload = self._start(action, payload, end)  # now: what sends the frame
             try:
                 await payload
             except Exception:  # the link broke under the frame (OSError, ws.WSClosed)
                 raise Offline()
             # The reader wakes us with the answer (or the engine when the link drops).
-            while self._reply is None and self.ws is ws:
+            while self._reply is None and self.ws is self._on:
                 timeout_ms = ticks_diff(end, ticks_ms())
                 if timeout_ms <= 0:
                     break
                 await self._done.wait(timeout_ms)
                 self._done.done()
-            if self._reply is None and self.ws is ws:
+            if self._reply is None and self.ws is self._on:
                 # Two timeouts in a row mean the link is dead even if TCP has not noticed:
                 # close it, and the engine reconnects.
                 self._timeouts += 1
                 if self._timeouts >= 2:
-                    await ws.close(1001)
+                    await self._on.close(1001)
                 raise Timeout()
             self._timeouts = 0
             payload = self._reply  # now: the answer frame
@@ -221,15 +230,11 @@ class Rpc:
             self._done.done()  # in case we were cancelled asleep
             # Nothing of this CALL stays referenced: a string kept alive across the run would
             # sit wherever the heap had room, splitting its largest free block.
-            self._wait_id = self._reply = self._call[1] = self._call[3] = None
+            self._wait_id = self._reply = self._on = self._call[1] = self._call[3] = None
             self._busy = False
             if self._queued:
                 self._free.set()
-        if payload is None:
-            raise Offline()
-        if payload[0] == CALLERROR:
-            raise CallError(payload[2], payload[3] if len(payload) > 3 else "")
-        return payload[2]
+        return _outcome(payload, then)
 
     async def _queue(self, end):
         # Behind another CALL: wait for our turn until `end`.
@@ -246,6 +251,15 @@ class Rpc:
                     pass
         finally:
             self._queued -= 1
+
+    def _start(self, action, payload, end):
+        # -> what sends the CALL frame; self._on is the socket it goes out on.
+        ws = self._on = self.ws
+        if ws is None:
+            raise Offline()
+        if ticks_diff(end, ticks_ms()) <= 0:
+            raise Timeout(False)  # our turn came too late: do not send at all
+        return ws.send(self._frame(action, payload))
 
     def _frame(self, action, payload):
         # The CALL frame, under a new id -> its JSON text.
