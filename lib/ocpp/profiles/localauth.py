@@ -124,8 +124,9 @@ class LocalList:
         return None
 
     def update(self, version, changes, full):
-        """Write the list: `changes` sorted (key, record or None = delete). Returns False (and
-        leaves the list as it was) when the result would exceed LocalAuthListMaxLength."""
+        """Write the list: `changes` the AuthorizationData, checked and sorted by _check()
+        (an entry without idTagInfo deletes). Returns False (and leaves the list as it was)
+        when the result would exceed LocalAuthListMaxLength."""
         self._load()
         limit = self.cp.config.get("LocalAuthListMaxLength")
         tmp = self.path + ".tmp"
@@ -133,19 +134,25 @@ class LocalList:
         if not full and self.count:
             old = open(self.path, "rb")
             old.seek(_HEAD_SIZE)
+        buf = bytearray(_REC_SIZE)  # each new record in turn, packed from its entry
         n = crc = i = 0
         try:
             with open(tmp, "wb") as out:
                 out.write(bytes(_HEAD_SIZE))  # the header goes in last, once count is known
                 rec = old.read(_REC_SIZE) if old else None
-                while rec or i < len(changes):
-                    if i < len(changes) and (not rec or changes[i][0] <= rec[:_KEY]):
-                        key, w = changes[i]
-                        i += 1
+                key = _key(changes[0]["idTag"]) if changes else None
+                while rec or key is not None:
+                    if key is not None and (not rec or key <= rec[:_KEY]):
                         if rec and rec[:_KEY] == key:  # replaced or deleted
                             rec = old.read(_REC_SIZE)
-                        if w is None:
+                        info = changes[i].get("idTagInfo")
+                        if info is not None:
+                            _pack(buf, key, info)
+                        i += 1
+                        key = _key(changes[i]["idTag"]) if i < len(changes) else None
+                        if info is None:
                             continue
+                        w = buf
                     else:
                         w = rec
                         rec = old.read(_REC_SIZE)
@@ -181,34 +188,41 @@ def _decode(rec):
     return status, parent.decode() if parent else None
 
 
-def _first(change):
-    return change[0]
+def _tag(entry):
+    return entry["idTag"]
 
 
-def _changes(entries, full):
-    """AuthorizationData list -> sorted [(key, record or None)], or None when it is unusable:
-    a duplicate idTag (§6.41), a Full entry without idTagInfo (§7.1), a bad expiryDate, a tag
-    too long to store."""
-    out = []
+def _pack(buf, key, info):
+    exp = info.get("expiryDate")
+    parent = (info.get("parentIdTag") or "").encode()
+    t = clock.parse(exp) if exp else 0
+    struct.pack_into(_REC, buf, 0, key, _STATUSES.index(info["status"]), t, parent)
+
+
+def _check(entries, full):
+    """Whether an AuthorizationData list is usable, sorting it by idTag in place: not with a
+    duplicate idTag (§6.41), a Full entry without idTagInfo (§7.1), a bad expiryDate, a tag
+    too long to store. The records are packed one at a time as the list is written, so a
+    SendLocalList holds no second copy of its entries."""
     for d in entries:
-        key = _key(d["idTag"])
+        # Upper-cased in place: sorted by it, the entries are in their keys' order (NUL-padded
+        # UTF-8), and sort() needs no key string per comparison.
+        d["idTag"] = d["idTag"].upper()
         info = d.get("idTagInfo")
-        if key is None or (info is None and full):
-            return None
-        rec = None
+        if _key(d["idTag"]) is None or (info is None and full):
+            return False
         if info is not None:
             exp = info.get("expiryDate")
             t = clock.parse(exp) if exp else 0
-            parent = (info.get("parentIdTag") or "").encode()
-            if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
-                return None
-            rec = struct.pack(_REC, key, _STATUSES.index(info["status"]), t, parent)
-        out.append((key, rec))
-    out.sort(key=_first)
-    for i in range(1, len(out)):
-        if out[i][0] == out[i - 1][0]:
-            return None
-    return out
+            if t is None or not 0 <= t <= 0xFFFFFFFF:
+                return False
+            if len((info.get("parentIdTag") or "").encode()) > 23:
+                return False
+    entries.sort(key=_tag)
+    for i in range(1, len(entries)):
+        if _tag(entries[i]) == _tag(entries[i - 1]):
+            return False
+    return True
 
 
 def setup(cp):
@@ -220,18 +234,17 @@ def setup(cp):
         # reports it (-1, TC_042_1).
         if not ll.enabled():
             return {"status": "NotSupported"}
-        entries = p.get("localAuthorizationList") or ()
+        entries = p.get("localAuthorizationList") or []
         version = p["listVersion"]
         full = p["updateType"] == "Full"
         if len(entries) > cp.config.get("SendLocalListMaxLength") or version <= 0:
             return {"status": "Failed"}  # errata 3.52: versions 0 and -1 are reserved
         if not full and version <= ll.list_version():
             return {"status": "VersionMismatch"}
-        changes = _changes(entries, full)
-        if changes is None:
+        if not _check(entries, full):
             return {"status": "Failed"}
         try:
-            ok = ll.update(version, changes, full)
+            ok = ll.update(version, entries, full)
         except OSError as e:
             cp.log("localauth: list not written: %r" % e)
             ok = False
