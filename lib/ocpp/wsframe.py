@@ -4,16 +4,13 @@
 # length fields never size an allocation. The receive buffer holds _RESIDENT bytes (plus room
 # for headers): most OCPP messages are shorter; one that is not (up to max_size) is put together
 # in a buffer of max_size allocated for it and dropped after. Outgoing frames are built in the
-# send buffer, header and masked payload, in chunks of _CHUNK bytes.
+# send buffer, header and masked payload, in chunks of _CHUNK bytes (the byte work: wsmask.py).
 import asyncio
 import os
 
 from .compat import MICROPYTHON, const, ticks_ms, wait_for_ms
 
-try:  # native, allocation-free (MicroPython)
-    from ._xor import frame as _xframe, mask as _xmask, move as _xmove
-except Exception:  # CPython has no viper; a generic build may lack the native module
-    _xframe = _xmask = _xmove = None
+from .wsmask import chunk as _chunk, frame as _xframe, head as _head, move as _move
 
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
@@ -55,14 +52,6 @@ async def close_stream(w):
             await wait_for_ms(w.wait_closed(), _CLOSE_WAIT_MS)
     except Exception:
         pass
-
-
-def _move(buf, d, s, n):
-    # buf[d:d+n] = buf[s:s+n], d < s, overlapping.
-    if _xmove is not None:
-        _xmove(buf, d, s, n)
-    else:
-        buf[d : d + n] = bytes(buf[s : s + n])
 
 
 class WebSocket:
@@ -340,7 +329,8 @@ class WebSocket:
     def _pybuild(self, op, data):
         # _build without the native module. (Apart: its deeper stack would make _build's
         # frame larger than MicroPython keeps off the heap.)
-        return self._chunk(data, 0, len(data), self._head(op, len(data)))
+        n = len(data)
+        return _chunk(self._tx, _head(self._tx, op, n, self._key()), data, 0, n, self._k)
 
     def _key(self):
         # A fresh masking key (RFC 6455 5.3: from a strong source of entropy; os.urandom is,
@@ -364,13 +354,13 @@ class WebSocket:
             if w is None:  # shut while we waited for the lock
                 raise WSClosed(None, "closed")
             n = len(payload)
-            i = self._head(op, n)
+            i = _head(self._tx, op, n, self._key())
             pos = 0
             sent = False
             try:
                 while True:
                     k = min(_CHUNK, n - pos)
-                    w.write(self._chunk(payload, pos, k, i))
+                    w.write(_chunk(self._tx, i, payload, pos, k, self._k))
                     pos += k
                     i = 0
                     sent = pos >= n
@@ -388,43 +378,6 @@ class WebSocket:
                 raise
         finally:
             self._lock.release()
-
-    def _head(self, op, n):
-        # The frame header into the send buffer, with a fresh key -> the header's length.
-        tx = self._tx
-        tx[0] = 0x80 | op
-        if n < 126:
-            tx[1] = 0x80 | n
-            i = 2
-        else:
-            i = 4 if n < 65536 else 10
-            tx[1] = 0xFE if i == 4 else 0xFF
-            j = i
-            while j > 2:  # the length, big-endian, backwards
-                j -= 1
-                tx[j] = n & 0xFF
-                n >>= 8
-        k = self._key()
-        tx[i : i + 4] = tx[k : k + 4]
-        return i + 4
-
-    def _chunk(self, src, pos, k, i):
-        """The bytes to write for src[pos:pos+k] masked, behind the first i bytes of the send
-        buffer (the header; i is 0 after the first chunk). Chunks start at multiples of 4, so
-        the key starts at its first byte in each."""
-        tx = self._tx
-        if _xmask is not None:
-            _xmask(tx, i, src, pos, k, tx, self._k)
-            return tx[: i + k]
-        # XOR as big ints: no per-byte Python loop. The header rides in the same int, so a
-        # small message is one write (one TLS record).
-        ko = self._k
-        width = (k + 3) & ~3
-        m = int.from_bytes(bytes(tx[ko : ko + 4]) * (width >> 2), "big")
-        x = int.from_bytes(memoryview(src)[pos : pos + k], "big") ^ (m >> ((width - k) << 3))
-        if i:
-            x |= int.from_bytes(tx[:i], "big") << (k << 3)
-        return x.to_bytes(i + k, "big")
 
     # ---- closing ------------------------------------------------------------------------------
 

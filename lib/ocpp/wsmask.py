@@ -1,0 +1,52 @@
+# The byte work of the WebSocket's buffers (wsframe.py): frame headers, masking (RFC 6455 5.3)
+# and moving bytes down a buffer. Native code (_xor.py) where it imports, which allocates
+# nothing; Python otherwise (CPython, or a build without the native module).
+try:
+    from ._xor import frame, mask as _xmask, move as _xmove
+except Exception:
+    frame = _xmask = _xmove = None  # frame(tx, op, src, k) -> length: whole small frames
+
+
+def move(buf, d, s, n):
+    # buf[d:d+n] = buf[s:s+n] for d < s, the regions overlapping (slice assignment of a
+    # memoryview onto itself is a memcpy on MicroPython).
+    if _xmove is not None:
+        _xmove(buf, d, s, n)
+    else:
+        buf[d : d + n] = bytes(buf[s : s + n])
+
+
+def head(tx, op, n, k):
+    # The header of a frame of n payload bytes (FIN set, masked) into tx, with the key at
+    # tx[k:k+4] -> the header's length.
+    tx[0] = 0x80 | op
+    if n < 126:
+        tx[1] = 0x80 | n
+        i = 2
+    else:
+        i = 4 if n < 65536 else 10
+        tx[1] = 0xFE if i == 4 else 0xFF
+        j = i
+        while j > 2:  # the length, big-endian, backwards
+            j -= 1
+            tx[j] = n & 0xFF
+            n >>= 8
+    tx[i : i + 4] = tx[k : k + 4]
+    return i + 4
+
+
+def chunk(tx, i, src, pos, n, k):
+    """The bytes to write for src[pos:pos+n] masked with the key at tx[k:k+4], behind the first
+    i bytes of tx (the header; 0 after a frame's first chunk). Chunks start at multiples of 4,
+    so the key starts at its first byte in each."""
+    if _xmask is not None:
+        _xmask(tx, i, src, pos, n, tx, k)
+        return tx[: i + n]
+    # XOR as big ints: no per-byte Python loop. The header rides in the same int, so a small
+    # message is one write (one TLS record).
+    width = (n + 3) & ~3
+    m = int.from_bytes(bytes(tx[k : k + 4]) * (width >> 2), "big")
+    x = int.from_bytes(memoryview(src)[pos : pos + n], "big") ^ (m >> ((width - n) << 3))
+    if i:
+        x |= int.from_bytes(tx[:i], "big") << (n << 3)
+    return x.to_bytes(i + n, "big")
