@@ -129,7 +129,8 @@ def test_bad_frames_get_the_spec_callerror_and_the_link_stays(csms, frame, code)
         sent = json.loads(frame)
     except ValueError:
         sent = None
-    if isinstance(sent, list) and len(sent) > 1 and isinstance(sent[1], str) and len(sent[1]) <= 36:
+    if (isinstance(sent, list) and len(sent) > 1 and isinstance(sent[1], str)
+            and len(sent[1]) <= 36):
         assert err[1] == sent[1]
 
 

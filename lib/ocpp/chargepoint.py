@@ -16,7 +16,7 @@ _BACKOFF_MAX_MS = const(60000)
 _DEFAULT_RETRY_S = const(30)
 _SETTLE_MS = const(200)
 _EMPTY = {}  # the payload of Heartbeat, shared (read only)
-_AVAILABILITY = "availability.json"  # Pending/Rejected boot with interval 0: the spec leaves it to us
+_AVAILABILITY = "availability.json"  # the connectors set Inoperative (§5.2), across reboots
 
 
 def _log(msg):
