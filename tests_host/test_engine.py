@@ -218,6 +218,27 @@ def test_dead_link_detected_by_ping_and_reconnected(csms):
     assert csms.actions().count("BootNotification") == 1  # §5.4: no second boot on reconnect
 
 
+def test_reader_failure_reconnects_instead_of_stopping(csms):
+    # Whatever escapes the handling of a message (a bug, no memory) costs the connection,
+    # never the engine: it reconnects, registered still (§5.4: no second boot).
+    async def main():
+        cp = await started(csms)
+        real = cp.rpc.handle
+
+        def boom(data):
+            cp.rpc.handle = real
+            raise RuntimeError("bug")
+
+        cp.rpc.handle = boom
+        csms.push('[2,"cs-x","Heartbeat",{}]')
+        await csms.wait_for(lambda: csms.connects >= 2, 5)
+        await cp.heartbeat()
+        await cp.stop()
+
+    run(main())
+    assert csms.actions().count("BootNotification") == 1
+
+
 def test_ping_interval_change_takes_effect_at_once(csms):
     # The pinger sleeps while WebSocketPingInterval is 0; the change wakes it.
     async def main():

@@ -36,6 +36,7 @@ def test_handler_failures_are_internal_errors_and_logged():
 
 @pytest.mark.parametrize("frame, want", [
     ("nonsense", ["-1", "FormationViolation"]),
+    ("[" * 100000 + "]" * 100000, ["-1", "FormationViolation"]),  # nesting beyond the stack
     ("{}", ["-1", "FormationViolation"]),
     ("[2]", ["-1", "FormationViolation"]),
     ('[2,7,"Ok",{}]', ["-1", "FormationViolation"]),

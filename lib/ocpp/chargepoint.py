@@ -168,6 +168,8 @@ class ChargePoint:
             self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
         except (OSError, ws.WSError) as e:
             self.log("engine: connection lost (%r)" % e)
+        except Exception as e:  # a bug, or no memory: reconnect rather than stop for good
+            self.log("engine: reader failed (%r); reconnecting" % e)
 
     async def _pinger(self):
         # Dead-link detection (OCPP-J §5.3, errata 3.9): ping every WebSocketPingInterval and

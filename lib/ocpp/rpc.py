@@ -119,12 +119,13 @@ _NOT_JSON = object()
 
 def _loads(data):
     # ws hands us a memoryview of its buffer: MicroPython parses it in place, CPython's json
-    # wants bytes. Bad UTF-8 raises a UnicodeError, which is a ValueError. (A function of its
-    # own, kept tiny: on MicroPython a plain function with a try and a few more locals or stack
-    # slots gets its frame allocated per call.)
+    # wants bytes. Whatever fails is not JSON we can take: bad syntax or UTF-8 (ValueError),
+    # and also nesting that exhausts the heap (MemoryError) or CPython's recursion. (A function
+    # of its own, kept tiny: on MicroPython a plain function with a try and a few more locals or
+    # stack slots gets its frame allocated per call.)
     try:
         return json.loads(data if compat.MICROPYTHON else bytes(data))
-    except (ValueError, TypeError):
+    except Exception:
         return _NOT_JSON
 
 
