@@ -545,6 +545,26 @@ def test_a_payload_is_sent_as_queued_with_its_transaction_id(flash):
                     ("MeterValues", dict(mv(1, 200), transactionId=9))]
 
 
+def test_an_undecodable_message_is_dropped_and_the_queue_moves_on(flash):
+    # Intact on flash (its CRC holds) but not a payload: logged, dropped, the next one goes.
+    j = journal.Journal("txjournal.bin", print)
+    j.append(txqueue.METER_VALUES, b"\x01\x00\x00\x01\x01")
+    j.append(txqueue.METER_VALUES, b"\x01\x00" + jcodec.pack(mv(1, 9)))
+    logs, sent = [], []
+    cp = boot(logs=logs)
+
+    async def call(action, payload, timeout_ms=None):
+        sent.append(payload)
+        return {}
+
+    cp.call = call
+    assert cp.txq.ready() and len(cp.txq) == 2  # (the journal is read on first use)
+    assert run(cp.txq.send_next()) and sent == [] and len(cp.txq) == 1
+    assert any("unreadable; dropped" in m for m in logs)
+    assert run(cp.txq.send_next()) and sent == [dict(mv(1, 9), transactionId=-1)]
+    assert not len(cp.txq)
+
+
 def test_ready_says_when_send_next_has_work(flash):
     from ocpp.rpc import CallError
 

@@ -182,49 +182,59 @@ class TxQueue:
 
     async def send_next(self):
         """Send the head of the queue if it is due; returns True when something was sent."""
-        if not self.ready():
-            return False
-        if self._hot is not None:  # queued into an empty queue: no need to read it back
-            off, kind, ltx, blen, payload = self._hot
-            self.head = off
-        else:
-            rec = self._head()
-            if rec is None:
-                return False
-            off, kind, body = rec
-            ltx = body[0] | body[1] << 8
-            blen = len(body)
-            try:
-                payload = jcodec.unpack(memoryview(body)[2:])
-            except ValueError:
-                action = _ACTIONS[kind - START]
-                self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
-                self._done(off, kind, ltx, blen, None, "Damaged")
-                return True
-        action = _ACTIONS[kind - START]
-        if kind != START:
-            # Errata 3.18: with no transactionId (the Start was discarded) send -1.
-            payload["transactionId"] = self.ids.get(ltx, -1)
-        self._busy = off
+        # Few locals, the work in plain methods: this coroutine's frame is allocated per message.
+        m = self._take() if self.ready() else None
+        if m is None or m is True:
+            return m is True
+        self._busy = m[0]
         try:
-            r = await self.cp.call(action, payload)
+            r = await self.cp.call(_ACTIONS[m[1] - START], m[4])
         except (Offline, Timeout):
             self._busy = None
             raise
         except CallError as e:
-            off, self._busy = self._busy, None  # a rewrite may have moved it meanwhile
-            self.attempts += 1
-            if self.attempts < max(self.cp.config.get("TransactionMessageAttempts"), 1):
-                wait = self.cp.config.get("TransactionMessageRetryInterval") * self.attempts
-                self._retry_at = ticks_add(ticks_ms(), wait * 1000)
-                return True
-            self.cp.log("txqueue: %s discarded after %d attempts (%s)"
-                        % (action, self.attempts, e.code))
-            self._done(off, kind, ltx, blen, payload, e.code)
+            self._refused(m, e.code)
             return True
-        off, self._busy = self._busy, None
-        self._done(off, kind, ltx, blen, payload, r)
+        off, self._busy = self._busy, None  # a rewrite may have moved it meanwhile
+        self._done(off, m[1], m[2], m[3], m[4], r)
         return True
+
+    def _take(self):
+        # The head of the queue as (offset, kind, local id, body length, payload), ready to go;
+        # True when it was unreadable (dropped: the queue moved on); None when there is none.
+        m = self._hot  # queued into an empty queue: no need to read it back
+        if m is None:
+            rec = self._head()
+            if rec is None:
+                return None
+            off, kind, body = rec
+            try:
+                payload = jcodec.unpack(memoryview(body)[2:])
+            except ValueError:
+                payload = None
+            m = (off, kind, body[0] | body[1] << 8, len(body), payload)
+            if payload is None:
+                action = _ACTIONS[kind - START]
+                self.cp.log("txqueue: %s at %d unreadable; dropped" % (action, off))
+                self._done(off, kind, m[2], m[3], None, "Damaged")
+                return True
+        self.head = m[0]
+        if m[1] != START:
+            # Errata 3.18: with no transactionId (the Start was discarded) send -1.
+            m[4]["transactionId"] = self.ids.get(m[2], -1)
+        return m
+
+    def _refused(self, m, code):
+        # The central system answered the message m with a CALLERROR.
+        off, self._busy = self._busy, None  # a rewrite may have moved it meanwhile
+        self.attempts += 1
+        if self.attempts < max(self.cp.config.get("TransactionMessageAttempts"), 1):
+            wait = self.cp.config.get("TransactionMessageRetryInterval") * self.attempts
+            self._retry_at = ticks_add(ticks_ms(), wait * 1000)
+            return
+        self.cp.log("txqueue: %s discarded after %d attempts (%s)"
+                    % (_ACTIONS[m[1] - START], self.attempts, code))
+        self._done(off, m[1], m[2], m[3], m[4], code)
 
     def _head(self):
         with self.j.reader(self.head) as r:
