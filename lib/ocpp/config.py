@@ -123,14 +123,13 @@ class Config:
         self.changed = {}
         self.extra = []  # key tables of the optional profiles in use (see add())
         self.on_change = None  # engine hook: called with the key after a change took effect
-        self._saved = store.load(_FILE, log)
         self._restore()
 
     def add(self, keys):
         """Register the keys of an optional profile (a dict like KEYS), so a charger that does
         not use the profile does not report its keys."""
         self.extra.append(keys)
-        self._restore()
+        self._restore()  # the file again: its profile keys were left out before
 
     def _row(self, key):
         r = KEYS.get(key)
@@ -142,7 +141,7 @@ class Config:
         return r
 
     def _restore(self):
-        saved = self._saved
+        saved = store.load(_FILE, self.log)
         if isinstance(saved, dict):
             for k, v in saved.items():
                 r = self._row(k)

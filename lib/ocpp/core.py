@@ -3,7 +3,6 @@
 # answers at once; anything that takes time is scheduled as a task after the answer.
 import asyncio
 
-from . import api  # loaded by now: chargepoint.py imports this module at run time
 from .rpc import ARR, ENUM, INT, OBJ, REQ, STR, CallError
 
 # Every action a central system may send in OCPP 1.6, with the payload description (see
@@ -62,6 +61,8 @@ class Core:
 
     def RemoteStartTransaction(self, p):
         # §5.11. The connector must exist and be free; without connectorId we pick one.
+        from . import api  # here, not at the top: api.py imports chargepoint.py, which imports us
+
         cp = self.cp
         cid = p.get("connectorId")
         if cid is None:
@@ -85,6 +86,8 @@ class Core:
 
     def RemoteStopTransaction(self, p):
         # §5.12: stop the transaction with that id, as if stopped locally, reason Remote.
+        from . import api  # here, not at the top: api.py imports chargepoint.py, which imports us
+
         for c in self.cp.connectors[1:]:
             if c.tx is not None and c.tx.id == p["transactionId"]:
                 asyncio.create_task(api.stop_by_charger(self.cp, c, "Remote"))
@@ -117,6 +120,8 @@ class Core:
     def UnlockConnector(self, p):
         # §5.18. The board's lock, through the integrator's callback; a lock-less charger
         # answers NotSupported.
+        from . import api  # here, not at the top: api.py imports chargepoint.py, which imports us
+
         cp = self.cp
         cid = p["connectorId"]
         if not 0 < cid < len(cp.connectors):
@@ -162,6 +167,8 @@ class Core:
     def Reset(self, p):
         # §5.14: stop every transaction (SoftReset / HardReset), let the StopTransactions out,
         # then ask the integrator to restart.
+        from . import api  # here, not at the top: api.py imports chargepoint.py, which imports us
+
         asyncio.create_task(api.reset(self.cp, p["type"]))
         return {"status": "Accepted"}
 
