@@ -71,6 +71,7 @@ class OCPP(ChargePoint):
         metering.wake(self)  # an interval or a measurand list may have changed
 
     def sample(self, cid, context, key, ts=None):
+        """One meterValue element (§7.33) of the measurands of the CSL key: metering.sample()."""
         return metering.sample(self, cid, context, key, ts)
 
     def session_open(self, connector=None):
