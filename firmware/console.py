@@ -2,7 +2,7 @@
 # `status` prints one JSON line on stdout. This is the stable contract tools/sim exposes:
 #   plug C | unplug C | card C TAG | ev C AMPS | fault C [CODE] | clear C | status | quit
 #   mem [reset]: one JSON line {"mem": {"alloc", "free", "peak", "code", "drops", "total"}} after a
-#   gc.collect() (see memstat.py; "reset" restarts the peak from the heap in use now).
+#   gc.collect() (see mem_report() below; "reset" restarts the peak from the heap in use now).
 #   lock C ok|fail|fixed: the connector's cable lock works, fails (never ends where it is sent),
 #   or is absent (a fixed cable).
 # Logs go to stderr; stdout carries only status and mem lines. plug, unplug, ev and lock act on
@@ -10,8 +10,60 @@
 # its hardware layer as on a board; card hands the idTag to the charger as a reader would, and
 # fault / clear raise and end an external fault input.
 import asyncio
+import gc
 import json
 import sys
+
+import memstat
+import micropython
+
+# The `mem` figures (read by tools/bench.py) beside memstat.code:
+#   peak  - the largest gc.mem_alloc() a 50 ms sampler saw since boot (or the last `mem reset`).
+#           Without a collection before each sample it includes garbage: an upper bound of the
+#           heap in use, not the live peak. The sampler runs only when asked for: OCPP_MEMSTAT=1
+#           in the environment.
+#   drops - how often the heap in use shrank between two samples: collections the runtime ran
+#           (the `mem` command's own collection is not counted).
+#   total - bytes allocated since boot, garbage included (micropython.mem_total(), on ports built
+#           with MICROPY_MEM_STATS such as the unix port; None elsewhere): the allocation rate.
+peak = None  # None: the sampler is off
+drops = 0
+_last = 0
+
+
+def sampler_wanted():
+    import os
+
+    getenv = getattr(os, "getenv", None)
+    return getenv is not None and getenv("OCPP_MEMSTAT") == "1"
+
+
+async def sampler(period_ms=50):
+    # Allocates nothing per round: gc.mem_alloc() is a small int, sleep_ms a singleton.
+    global peak, drops, _last
+    peak = _last = gc.mem_alloc()
+    while True:
+        a = gc.mem_alloc()
+        if a > peak:
+            peak = a
+        elif a < _last:
+            drops += 1
+        _last = a
+        await asyncio.sleep_ms(period_ms)
+
+
+def mem_report(reset=False):
+    """Collect, then the figures as a dict; reset=True restarts the peak from here."""
+    global peak, _last
+    gc.collect()
+    a = gc.mem_alloc()
+    total = getattr(micropython, "mem_total", None)
+    r = {"alloc": a, "free": gc.mem_free(), "peak": peak, "code": memstat.code, "drops": drops,
+         "total": total() if total else None}
+    _last = a
+    if reset and peak is not None:
+        peak = a
+    return r
 
 
 def status(charger):
@@ -70,9 +122,7 @@ async def command(charger, line):
         sys.stdout.write(json.dumps(status(charger)) + "\n")
         return True
     if cmd == "mem" and args in ([], ["reset"]):
-        import memstat
-
-        sys.stdout.write(json.dumps({"mem": memstat.report(bool(args))}) + "\n")
+        sys.stdout.write(json.dumps({"mem": mem_report(bool(args))}) + "\n")
         return True
     if cmd in ("plug", "unplug", "clear") and len(args) == 1:
         cid = _connector(charger, args[0])
@@ -102,6 +152,12 @@ async def command(charger, line):
         _ev(cid).max_a = amps
         return True
     raise ValueError("unknown command: " + line)
+
+
+def start_sampler():
+    """The heap-peak sampler behind `mem`, when OCPP_MEMSTAT=1 asks for it."""
+    if sampler_wanted():
+        asyncio.create_task(sampler())
 
 
 async def run(charger, log):

@@ -47,17 +47,15 @@ async def _run(charger, wifi, console, repl):
     import gc
 
     gc.collect()
-    import memstat
-
-    if memstat.wanted():  # OCPP_MEMSTAT=1: the heap-peak sampler behind the `mem` command
-        asyncio.create_task(memstat.sampler())
-    charger.start(wifi)
     if console:
         import console as con
 
+        con.start_sampler()  # OCPP_MEMSTAT=1: the heap-peak sampler behind the `mem` command
+        charger.start(wifi)
         await con.run(charger, log)
         await charger.cp.stop()
         return
+    charger.start(wifi)
     if repl:
         import debug
 
