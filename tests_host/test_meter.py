@@ -108,6 +108,18 @@ def test_rms_helper():
     buf3[1::3] = [v + (300 << 4) for v in buf]
     assert abs(math.sqrt(mean_square(buf3, 1, 3) / 16) - 707.1) < 0.5
     assert mean_square([2048 << 4] * 80, 0, 1) == 0
+    assert mean_square([2100 << 4] * 80, 0, 1) == 0
+
+
+def test_mean_square_stays_within_small_ints_on_32_bit():
+    # On a 32-bit MCU ints beyond 2**30 are heap objects: 32 A with the bias 0.15 V off keeps
+    # every intermediate below that (the sums are taken about the mean, not the midpoint).
+    from hal import meter as mod
+
+    buf = ct_samples(32, offset_v=0.15, noise_steps=1.0)
+    c = 2048 + mod._sum_d(buf, 0, 1, 2048) // 80
+    q, s = mod._sum_d2(buf, 0, 1, c), mod._sum_d(buf, 0, 1, c)
+    assert 16 * q < 2**30 and 0 <= s < 80 and 16 * s * s < 2**30
 
 
 def test_isqrt():
