@@ -151,7 +151,8 @@ class Meter:
             amps_per_step = vref / 4096 / ct["burden"] * ct["ratio"] * ct.get("cal", 1.0)
             self._st[i * _SLOTS + _K] = int(amps_per_step * 1000 / 32 * 1024 + 0.5)
         self.volts = volts
-        self._cv = int(volts * pf * 100 + 0.5)  # centivolts, the power factor included
+        # Decivolts, the power factor included: mA x dV stays a small int on a 32-bit MCU.
+        self._dv = int(volts * pf * 10 + 0.5)
         self.register = Register()
         self.missed = 0  # updates in a row that found no undisturbed acquisition
 
@@ -207,7 +208,7 @@ class Meter:
         ms = self._average(q, ms) - self._st[q + _NOISE]
         ma = self._milliamps(q, ms)
         self.ma[p] = ma if ma >= _FLOOR_MA else 0
-        return (self.ma[p] * self._cv + 50000) // 100000
+        return (self.ma[p] * self._dv + 5000) // 10000
 
     # q below: the phase's first index in self._st.
 
