@@ -483,3 +483,24 @@ def test_clock_formats_what_it_parses():
         assert len(s) == 20 and s.endswith("Z") and clock.parse(s) == t
     assert clock.fmt(1772600767) == "2026-03-04T05:06:07Z"
     assert clock.fmt(951782400) == "2000-02-29T00:00:00Z"
+
+
+def test_clock_counts_seconds_between_rtc_reads(monkeypatch):
+    # now() reads time.time() once a minute and counts the seconds between with ticks_ms().
+    rtc, ticks = [1000.75], [5000]
+    monkeypatch.setattr(clock.time, "time", lambda: rtc[0])
+    monkeypatch.setattr(clock, "ticks_ms", lambda: ticks[0])
+    monkeypatch.setattr(clock, "_base", None)
+    monkeypatch.setattr(clock, "_offset", 0)
+    assert clock.now() == 1000
+    ticks[0] += 249  # the RTC's second 1001 begins 250 ms after the read
+    rtc[0] = 99999.0  # not read again within the minute
+    assert clock.now() == 1000
+    ticks[0] += 1
+    assert clock.now() == 1001
+    ticks[0] += 58000
+    assert clock.now() == 1059
+    ticks[0] += 2000  # a minute since the read: the RTC is read again
+    rtc[0] = 1061.5
+    assert clock.now() == 1061
+    assert clock.set_from("2026-01-01T00:00:00Z") and clock.now() == 1767225600

@@ -3,12 +3,14 @@
 # instead of trusting the RTC, and convert dates ourselves: time.mktime's epoch differs by port.
 import time
 
-from .compat import MICROPYTHON, const
+from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 
 _DASH = const(45)
 _COLON = const(58)
 
 _offset = 0  # seconds to add to time.time() to get UTC seconds since 1970
+_base = None  # ticks_ms() when the second _secs of time.time() began (see _rtc())
+_secs = 0
 synced = False
 
 
@@ -86,8 +88,21 @@ def fmt(secs):
     )
 
 
+def _rtc():
+    # time.time() in whole seconds. On the unix port it is a float, 32 bytes of heap a call, so
+    # it is read once a minute and the seconds in between are counted with ticks_ms(); the
+    # count never runs ahead of the RTC, so a re-read never steps back.
+    global _base, _secs
+    t = ticks_ms()
+    if _base is None or not 0 <= ticks_diff(t, _base) < 60000:
+        f = time.time()
+        _secs = int(f)
+        _base = ticks_add(t, -int((f - _secs) * 1000))
+    return _secs + ticks_diff(t, _base) // 1000
+
+
 def now():
-    return int(time.time()) + _offset
+    return _rtc() + _offset
 
 
 def now_iso():
@@ -100,6 +115,6 @@ def set_from(s):
     t = parse(s)
     if t is None:
         return False
-    _offset = t - int(time.time())
+    _offset = t - _rtc()
     synced = True
     return True

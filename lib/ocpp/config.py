@@ -19,7 +19,7 @@ _KIND = const(3)
 
 RO = const(4)  # read-only for the central system
 WO = const(8)  # write-only: never reported by GetConfiguration, never logged (AuthorizationKey)
-REBOOT = const(16)  # a change takes effect after a reboot: ChangeConfiguration answers RebootRequired
+REBOOT = const(16)  # takes effect after a reboot: ChangeConfiguration answers RebootRequired
 _ACCESS = const(28)
 
 _FILE = "config.json"
