@@ -1,6 +1,6 @@
 # Run by test_journal.py on the MicroPython unix port: the codec, the journal under a torn tail
-# and a bit flip, a queue replayed after a "power cut", the local list and the energy register,
-# on the runtime the boards run. argv[1]: an empty folder to use as flash. Prints OK at the end.
+# and a bit flip, a queue replayed after a "power cut" and then sent, the local list and the energy
+# register, on the runtime the boards run. argv[1]: an empty folder to use as flash. Prints OK at the end.
 import sys
 
 from ocpp import config, jcodec, journal, register, store, txlog, txqueue
@@ -104,6 +104,39 @@ with q.j.reader(q.head) as r:
 assert kinds == [txlog.START, txlog.METER_VALUES, txlog.STOP], kinds
 stop = jcodec.unpack(memoryview(last[2])[2:])
 assert stop == {"meterStop": 140, "timestamp": "2026-03-01T10:01:00Z", "reason": "PowerLoss"}
+
+# ---- sending: the queue read back from flash, then a message queued into the empty queue goes
+# from RAM; both as queued, with their transactionId
+import asyncio  # noqa: E402
+
+sent = []
+
+
+async def call(action, payload, timeout_ms=None):
+    sent.append((action, dict(payload)))
+    return {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}
+
+
+cp.call = call
+while len(q):
+    assert asyncio.run(q.send_next())
+assert [a for a, _ in sent] == ["StartTransaction", "MeterValues", "StopTransaction"], sent
+assert sent[2][1] == dict(stop, transactionId=7)
+mv = {"connectorId": 2, "meterValue": [{"timestamp": "2026-03-01T10:02:00Z", "sampledValue": [
+    {"value": "150", "context": "Sample.Periodic", "measurand": "Energy.Active.Import.Register",
+     "unit": "Wh"}]}]}
+tx2 = Transaction(2, "MPTAG", 150, TS)
+q.put("StartTransaction", {"connectorId": 2, "idTag": "MPTAG", "meterStart": 150,
+                           "timestamp": TS}, tx2)
+assert asyncio.run(q.send_next()) and not len(q)
+q.put("MeterValues", dict(mv), tx2)
+with q.j.reader(q.head) as r:
+    rec = r.next()
+    while rec[1] != txlog.METER_VALUES:
+        rec = r.next()
+assert rec[2][2] == 0  # journaled in the compact form
+assert q.ready() and asyncio.run(q.send_next())
+assert sent[-1] == ("MeterValues", dict(mv, transactionId=7)) and not len(q)
 
 # ---- the local list
 
