@@ -1,6 +1,7 @@
 # Run by test_journal.py on the MicroPython unix port: the codec, the journal under a torn tail
-# and a bit flip, a queue replayed after a "power cut" and then sent, the local list and the energy
-# register, on the runtime the boards run. argv[1]: an empty folder to use as flash. Prints OK at the end.
+# and a bit flip, a queue replayed after a "power cut" and then sent, the local list and the
+# energy register, on the runtime the boards run. argv[1]: an empty folder to use as flash.
+# Prints OK at the end.
 import sys
 
 from ocpp import config, jcodec, journal, register, store, txlog, txqueue
