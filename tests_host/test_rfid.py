@@ -1,6 +1,6 @@
 """The MFRC522 driver and the debounced reader (firmware/hal/rfid.py), over the fake `machine`'s
-SPI bus to the simulated chip and card (firmware/simmachine/simrfid.py): 4, 7 and 10 byte UIDs,
-CRC_A, no card, no chip, and a card left on the reader reported once."""
+SPI bus to the simulated chip and card (firmware/simmachine/simrfid.py, simcard.py): 4, 7 and 10
+byte UIDs, CRC_A, no card, no chip, and a card left on the reader reported once."""
 import pytest
 
 import hwsupport
@@ -27,7 +27,7 @@ def reader(world, log=None):
 def test_crc_a_matches_the_standard(world):
     # ISO/IEC 14443-3 CRC_A (CRC-16/ISO-IEC-14443-3-A): check value 0xBF05 for "123456789".
     assert crc_a(b"123456789", 9) == 0xBF05
-    from simrfid import crc_a as chip_crc
+    from simcard import crc_a as chip_crc
 
     for data in (b"\x93\x70\x01\x02\x03\x04\x04", b"\x50\x00", b"\x08"):
         assert crc_a(data, len(data)) == chip_crc(data)
