@@ -211,6 +211,7 @@ def unpack(b):
 
 
 def _word(code):
+    # The word that code (1.._NWORDS) stands for.
     i = 0
     for _ in range(code - 1):
         i = _WORDS.find(b"\0", i) + 1
