@@ -2,16 +2,18 @@
 # enough of the chip (registers, FIFO, Transceive, interrupt flags) for hal/rfid.py to run
 # unchanged on the host; the card is simcard.py, loaded when one is first presented. Host only;
 # written from the datasheet.
-_COMMAND = 0x01
-_COM_IRQ = 0x04
-_DIV_IRQ = 0x05
-_ERROR = 0x06
-_FIFO_DATA = 0x09
-_FIFO_LEVEL = 0x0A
-_BIT_FRAMING = 0x0D
-_VERSION = 0x37
-_TRANSCEIVE = 0x0C
-_SOFT_RESET = 0x0F
+from ocpp.compat import const
+
+_COMMAND = const(0x01)
+_COM_IRQ = const(0x04)
+_DIV_IRQ = const(0x05)
+_ERROR = const(0x06)
+_FIFO_DATA = const(0x09)
+_FIFO_LEVEL = const(0x0A)
+_BIT_FRAMING = const(0x0D)
+_VERSION = const(0x37)
+_TRANSCEIVE = const(0x0C)
+_SOFT_RESET = const(0x0F)
 
 
 class Chip:

@@ -17,10 +17,11 @@ from random import getrandbits
 
 from hal.pilot import amps_for
 from hal.timing import ticks_diff, ticks_us
+from ocpp.compat import const
 from simrfid import Chip
 
-_PILOT_NOISE_MV = 150  # RMS
-_CT_NOISE = 16  # RMS, in read_u16 units: one 12-bit step
+_PILOT_NOISE_MV = const(150)  # RMS
+_CT_NOISE = const(16)  # RMS, in read_u16 units: one 12-bit step
 _CT_BIAS_ERROR_V = 0.021  # the bias divider is never exactly half the reference
 _world = None
 
