@@ -221,7 +221,7 @@ class ChargePoint:
                 if c is not None:
                     await self._send_status(c)
                 # send_next only when due: it is a coroutine object a call.
-                elif self.txq.retry_in() <= 0 and await self.txq.send_next():
+                elif self.txq.ready() and await self.txq.send_next():
                     pass
                 elif self._heartbeat_due() <= 0:
                     await self.heartbeat()
