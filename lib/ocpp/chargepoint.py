@@ -156,14 +156,17 @@ class ChargePoint:
         return self.ca
 
     async def _reader(self, sock):
-        # One coroutine for the connection: a loop over recv() and rpc.feed() makes two
-        # coroutine objects per message. (The loop stays for sockets without serve(): test
-        # doubles such as the one of tools/bench_mp.py.)
+        # One coroutine for the connection: a loop over recv() makes one coroutine object per
+        # message. (The loop stays for sockets without serve(): test doubles such as those of
+        # tools/bench_mp.py and tests_host/fakecsms.py.)
         try:
             if hasattr(sock, "serve"):
                 await sock.serve(self.rpc.handle)
             while True:
-                await self.rpc.feed((await sock.recv())[1])
+                _, data = await sock.recv()
+                data = self.rpc.handle(data)
+                if data is not None:
+                    await sock.send(data)
         except ws.WSClosed as e:
             self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
         except (OSError, ws.WSError) as e:
