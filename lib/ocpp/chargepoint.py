@@ -276,7 +276,10 @@ class ChargePoint:
                 await sleep_ms(_DEFAULT_RETRY_S * 1000)
                 continue
             self.registration = r.get("status")
-            clock.set_from(r.get("currentTime", ""))
+            if clock.set_from(r.get("currentTime", "")):
+                # The clock-aligned meter task sleeps while the clock is unknown: now it is.
+                for w in self.meter_wakers:
+                    w.wake()
             interval = r.get("interval", 0)
             self.log("engine: boot %s, interval %s" % (self.registration, interval))
             if self.registration == "Accepted":
