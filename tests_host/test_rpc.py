@@ -59,7 +59,7 @@ def test_call_frame_ids_and_answer_matching():
 
     class WS:
         def send(self, data):
-            sent.append(json.loads(data))
+            sent.append(json.loads(bytes(data)))
             return asyncio.sleep(0)
 
         async def close(self, code=1000):
@@ -75,7 +75,7 @@ def test_call_frame_ids_and_answer_matching():
         assert r.handle(b'[3,"other",{}]') is None  # not ours: dropped, logged
         assert r.handle(json.dumps([3, uid, {"currentTime": "x"}]).encode()) is None
         assert await task == {"currentTime": "x"}
-        assert r._call[1] is None and r._call[3] is None  # nothing of the CALL kept
+        assert r._reply is None and r._on is None and not r._idlen  # nothing of it kept
         task = asyncio.ensure_future(r.call("Heartbeat", {}, 2000))
         await asyncio.sleep(0.01)
         assert sent[1][1] != uid  # a new id per CALL

@@ -15,7 +15,7 @@ _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(60000)
 _DEFAULT_RETRY_S = const(30)
 _SETTLE_MS = const(200)
-_EMPTY = {}  # the payload of Heartbeat, shared (read only)
+_EMPTY = b"{}"  # the payload of Heartbeat, as its JSON text: rpc copies it into the frame
 _AVAILABILITY = "availability.json"  # the connectors set Inoperative (§5.2), across reboots
 
 

@@ -11,6 +11,8 @@ CALLRESULT = const(3)
 CALLERROR = const(4)
 
 _MAX_ID = const(36)  # §4.1.4: message ids are at most 36 characters
+_OUT = const(1024)  # the CALL frame is written into a buffer this long; a longer one, apart
+_ID = const(4)  # where the id starts in a frame: behind '[2,"'
 
 # Field kinds of the compact payload descriptions (see check()). A description is a tuple of
 # (name, kind, arg) triples; `kind | REQ` marks a required field.
@@ -133,15 +135,32 @@ def error_frame(uid, code, description=""):
     return json.dumps([CALLERROR, uid, code, description, {}])
 
 
+def _json_into(p, b, i):
+    # The JSON text of payload p into b from i -> where it ends, or -1 when b is too short. p
+    # is a dict, the JSON text already made (bytes), or a function that writes it without
+    # making it first: p(b, i) -> where it ends, or -1.
+    if callable(p):
+        return p(b, i)
+    if isinstance(p, dict):  # (not a tuple of types: MicroPython would build it per call)
+        p = json.dumps(p)
+        p = memoryview(p) if compat.MICROPYTHON else p.encode()  # its UTF-8 bytes, no copy
+    j = i + len(p)
+    if j >= len(b):
+        return -1
+    b[i:j] = p
+    return j
+
+
 def _outcome(r, then):
-    # What call() returns for answer frame r (None: the link went down meanwhile).
+    # What call() returns for the answer r: its payload, or the CallError to raise (None: the
+    # link went down meanwhile).
     if r is None:
         raise Offline()
-    if r[0] == CALLERROR:
-        raise CallError(r[2], r[3] if len(r) > 3 else "")
+    if isinstance(r, CallError):
+        raise r
     if then is not None:
-        then(r[2])
-    return r[2]
+        then(r)
+    return r
 
 
 class Rpc:
@@ -160,29 +179,51 @@ class Rpc:
         self.known = ()  # action names we recognise but do not support -> NotSupported
         self._seq = 0
         self._timeouts = 0  # consecutive CALLs sent and never answered
-        self._idfmt = None
         # §4.1.1, one CALL at a time: _busy while one is under way; the others wait for _free.
         # A flag rather than asyncio.Lock, whose acquire() is a coroutine object per CALL.
         self._busy = False
         self._queued = 0
         self._free = asyncio.Event()
         self._done = Waker()
-        self._wait_id = None
-        self._reply = None
+        self._reply = None  # the answer: its payload, or the CallError to raise
         self._on = None  # the socket of the CALL under way
-        # The frames we build, reused: json.dumps reads them at once.
-        self._call = [CALL, None, None, None]
-        self._result = [CALLRESULT, None, None]
+        # The CALL frame is written here, in place (_frame): no list, string or bytes is made
+        # for it. While a CALL awaits its answer its id is _out[_ID:_ID + _idlen].
+        self._out = bytearray(_OUT)
+        self._mv = memoryview(self._out)
+        self._idlen = 0
+        self._names = {}  # action -> '","Action",' as bytes: made once per action
+        self._result = [CALLRESULT, None, None]  # reused: json.dumps reads it at once
 
-    def _next_id(self):
-        # Unique per sender on a connection (§4.1.4). A per-boot random prefix keeps ids from
-        # repeating across reboots too, which makes central system logs unambiguous.
-        if self._idfmt is None:
+    def _put_id(self):
+        # A new id into _out (§4.1.4: unique per sender on a connection) -> where it ends. A
+        # per-boot random prefix keeps ids from repeating across reboots too, which makes
+        # central system logs unambiguous; a count follows it, written digit by digit.
+        b = self._out
+        if not self._seq:
             import os
 
-            self._idfmt = "%08x" % int.from_bytes(os.urandom(4), "big") + "-%d"
-        self._seq += 1
-        return self._idfmt % self._seq  # one argument: no tuple to format from
+            b[:13] = ('[2,"%08x-' % int.from_bytes(os.urandom(4), "big")).encode()
+        self._seq = s = self._seq + 1
+        end = 13
+        while True:  # its digits, counted
+            end += 1
+            s //= 10
+            if not s:
+                break
+        s = self._seq
+        i = end
+        while i > 13:
+            i -= 1
+            b[i] = 48 + s % 10
+            s //= 10
+        self._idlen = end - _ID
+        return end
+
+    def _ours(self, uid):
+        # Is uid (a str) the id of the CALL awaiting its answer?
+        n = self._idlen
+        return n > 0 and uid.encode() == self._out[_ID : _ID + n]
 
     def attach(self, ws):
         self.ws = ws
@@ -190,7 +231,7 @@ class Rpc:
 
     def detach(self):
         self.ws = None
-        if self._wait_id is not None:  # fail the outstanding CALL now rather than at timeout
+        if self._idlen:  # fail the outstanding CALL now rather than at timeout
             self._reply = None
             self._done.wake()
 
@@ -231,7 +272,8 @@ class Rpc:
             self._done.done()  # in case we were cancelled asleep
             # Nothing of this CALL stays referenced: a string kept alive across the run would
             # sit wherever the heap had room, splitting its largest free block.
-            self._wait_id = self._reply = self._on = self._call[1] = self._call[3] = None
+            self._reply = self._on = None
+            self._idlen = 0
             self._busy = False
             if self._queued:
                 self._free.set()
@@ -263,14 +305,29 @@ class Rpc:
         return ws.send(self._frame(action, payload))
 
     def _frame(self, action, payload):
-        # The CALL frame, under a new id -> its JSON text.
-        f = self._call
-        f[1] = self._wait_id = self._next_id()
-        f[2] = action
-        f[3] = payload
+        # The CALL frame under a new id, written into _out -> a memoryview of its JSON text.
+        # One longer than _out is written into a buffer of its own, as long as it takes.
         self._reply = None
         self.sent_ms = ticks_ms()
-        return json.dumps(f)
+        b = self._out
+        i = self._put_id()
+        name = self._names.get(action)
+        if name is None:
+            name = self._names[action] = ('","%s",' % action).encode()
+        while True:
+            j = i + len(name)
+            end = -1
+            if j < len(b):
+                b[i:j] = name
+                end = _json_into(payload, b, j)
+            if 0 < end < len(b):
+                b[end] = 0x5D  # ]
+                return (self._mv if b is self._out else memoryview(b))[: end + 1]
+            if len(b) >= 65536:
+                raise ValueError("CALL too long")
+            big = bytearray(2 * len(b))
+            big[:i] = b[:i]
+            b = big
 
     async def feed(self, data):
         """Handle one incoming text message; answers CALLs on the socket."""
@@ -280,6 +337,8 @@ class Rpc:
 
     def handle(self, data):
         """Parse and route one message; returns the frame to send back, or None."""
+        if self._idlen and self._quick(data):
+            return None
         msg = _loads(data)
         if msg is _NOT_JSON:
             # No id can be read: answer with "-1", as OCPP 2.0.1 part 4 §4.2.3 defines for
@@ -299,7 +358,7 @@ class Rpc:
         if msg[0] == CALL:
             return self._on_call(msg, msg[1])
         if msg[0] == CALLRESULT or msg[0] == CALLERROR:
-            if msg[1] == self._wait_id:
+            if self._ours(msg[1]):
                 self._answer(msg)
             else:
                 # An answer after its timeout, or to nothing: dropped (§4.1.1), never an error.
@@ -315,16 +374,43 @@ class Rpc:
             return error_frame("-1", "FormationViolation", "bad message id")
         return error_frame(msg[1], "FormationViolation", "too few elements")
 
+    def _quick(self, data):
+        # The answer to our CALL when it is a CALLRESULT written compactly, '[3,"<id>",{..}]',
+        # as central systems do: its id is compared in place and only the payload is parsed,
+        # {} not at all. -> True when taken; anything else (a CALLERROR, a frame with spaces)
+        # goes the general way, which also says what is wrong with a bad one.
+        b = self._out
+        n = _ID + self._idlen
+        e = len(data) - 1  # the closing ]
+        if e < n + 4 or data[1] != 0x33 or data[e] != 0x5D or data[n + 2] != 0x7B:
+            return False
+        if data[n] != 0x22 or data[n + 1] != 0x2C:  # ",
+            return False
+        i = 0
+        while i < n:  # '[' 3 ',"' and the id; b holds '[2,"' and the id
+            if data[i] != b[i] and i != 1:
+                return False
+            i += 1
+        if e == n + 4 and data[n + 3] == 0x7D:
+            r = {}
+        else:
+            r = _loads(data[n + 2 : e])
+            if not isinstance(r, dict):
+                return False
+        self._reply = r
+        self._done.wake()
+        return True
+
     def _answer(self, msg):
         # The answer to our CALL: a CALLRESULT [3, id, {payload}] or a CALLERROR
         # [4, id, code, description, {details}]; anything else fails the CALL.
+        r = None
         if msg[0] == CALLRESULT:
-            ok = len(msg) == 3 and isinstance(msg[2], dict)
-        else:
-            ok = len(msg) >= 4 and isinstance(msg[2], str)
-        if not ok:
-            msg = [CALLERROR, msg[1], "FormationViolation", "malformed answer"]
-        self._reply = msg
+            if len(msg) == 3 and isinstance(msg[2], dict):
+                r = msg[2]
+        elif len(msg) >= 4 and isinstance(msg[2], str):
+            r = CallError(msg[2], msg[3])
+        self._reply = CallError("FormationViolation", "malformed answer") if r is None else r
         self._done.wake()
 
     def _on_call(self, msg, uid):
