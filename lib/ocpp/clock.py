@@ -71,6 +71,13 @@ def parse(s):
 
 def fmt(secs):
     """UTC seconds since 1970 -> 'YYYY-MM-DDTHH:MM:SSZ'."""
+    b = bytearray(20)
+    fmt_into(b, 0, secs)
+    return b.decode()
+
+
+def fmt_into(b, i, secs):
+    """fmt(secs) written into b[i:i + 20], allocating nothing -> i + 20."""
     secs = int(secs)
     z = secs // 86400
     rem = secs - z * 86400
@@ -81,11 +88,25 @@ def fmt(secs):
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
-    m = mp + (3 if mp < 10 else -9)
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (
-        yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1,
-        rem // 3600, rem // 60 % 60, rem % 60,
-    )
+    z = mp + (3 if mp < 10 else -9)  # the month
+    _two(b, i + 5, z)
+    _two(b, i + 8, doy - (153 * mp + 2) // 5 + 1)
+    z = yoe + era * 400 + (z <= 2)  # the year
+    _two(b, i, z // 100)
+    _two(b, i + 2, z % 100)
+    _two(b, i + 11, rem // 3600)
+    _two(b, i + 14, rem // 60 % 60)
+    _two(b, i + 17, rem % 60)
+    b[i + 4] = b[i + 7] = _DASH
+    b[i + 10] = 84  # T
+    b[i + 13] = b[i + 16] = _COLON
+    b[i + 19] = 90  # Z
+    return i + 20
+
+
+def _two(b, i, n):
+    b[i] = 48 + n // 10
+    b[i + 1] = 48 + n % 10
 
 
 def _rtc():
