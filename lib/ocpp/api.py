@@ -345,17 +345,14 @@ async def _metering(cp, c, tx):
                     # The clock was set by a second or so: never stamp two samples alike.
                     stamp = last + interval
             last = stamp
-            ts = clock.fmt(stamp)
             stamp += interval
             e = cp.meter(c.id, _ENERGY)
             if e is not None:
                 tx.meter_last = int(e)
-            mv = metering.sample(cp, c.id, "Sample.Periodic", "MeterValuesSampledData", ts)
-            if mv:
-                cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
+            metering.queue(cp, c.id, tx, "Sample.Periodic", "MeterValuesSampledData", last)
             if cp.config.get("StopTxnSampledData"):
-                metering.keep_for_stop(
-                    tx, metering.sample(cp, c.id, "Sample.Periodic", "StopTxnSampledData", ts))
+                metering.keep_for_stop(tx, metering.sample(
+                    cp, c.id, "Sample.Periodic", "StopTxnSampledData", clock.fmt(last)))
     finally:
         cp.meter_wakers.remove(w)
 

@@ -2,8 +2,11 @@
 # ClockAlignedDataInterval, aligned to midnight UTC, §9.1.5) and the transactionData of
 # StopTransaction (StopTxnSampledData / StopTxnAlignedData, §4.10, §9.1.25, §9.1.27); and the
 # sampling itself, which all of them and the periodic samples (api.py) share.
-from . import clock
+import struct
+
+from . import clock, jcodec
 from .compat import Waker, const
+from .config import listed
 
 _STOP_DATA_MAX = const(8)  # meterValue elements kept for StopTransaction: the first + the latest
 _IDLE_MS = const(10000)  # aligned(): the longest asleep (a clock set meanwhile is seen by then)
@@ -26,7 +29,7 @@ def sample(cp, cid, context, key, ts=None):
     when the meter gives none of them. An item such as Current.Import.L1 is asked of the
     callback whole and sent as measurand plus phase."""
     values = None
-    for item, m, phase, unit in _items(cp, key):
+    for item, m, phase, unit, _ in _items(cp, key):
         v = cp.meter(cid, item)
         if v is None:
             continue
@@ -45,9 +48,76 @@ def sample(cp, cid, context, key, ts=None):
     return {"timestamp": ts or clock.now_iso(), "sampledValue": values}
 
 
+def sample_into(cp, cid, context, key, secs, b, i):
+    """What queue() sends: sample() for connector cid as a whole MeterValues payload (one
+    meterValue, stamped secs) in jcodec's MeterValues form, written into b from i without a
+    dict, list or string on the way -> where it ends; i when the meter gave none of the
+    measurands; -1 when this form cannot hold it (sample() then)."""
+    ctx = jcodec.context_code(context)
+    items = _items(cp, key)
+    for it in items:
+        if it[4] is None:  # a measurand, phase or unit without a code
+            return -1
+    if ctx < 0 or not 0 <= cid < 256 or not 0 <= secs <= 0xFFFFFFFF:
+        return -1
+    n = 0
+    j = i + 8  # behind 0, connectorId, 1 meterValue, its time and its count of values
+    try:
+        for it in items:
+            v = cp.meter(cid, it[0])
+            if v is not None:
+                j = _value_into(b, j, it[4], ctx, v, it[1])
+                n += 1
+        if n:
+            struct.pack_into(">BBBIB", b, i, 0, cid, 1, secs, n)
+            return j
+        return i
+    except (IndexError, ValueError):  # b too short, or a value text over 255 bytes
+        return -1
+
+
+def _value_into(b, j, codes, ctx, v, m):
+    # One sampled value into b at j: its bits and indexes (the context's added), then the
+    # value as sample() writes it -> where it ends.
+    b[j] = codes[0] | 1  # bit 0: a context
+    b[j + 1] = ctx
+    j += 2
+    for k in range(1, len(codes)):
+        b[j] = codes[k]
+        j += 1
+    if m.startswith("Energy"):  # as in sample()
+        v = int(v)
+    if type(v) is int:
+        end = jcodec.int_into(b, j + 1, v)
+    else:
+        v = str(v).encode()
+        end = j + 1 + len(v)
+        if end > len(b):
+            raise IndexError
+        b[j + 1 : end] = v
+    if end - j > 256:
+        raise ValueError
+    b[j] = end - j - 1
+    return end
+
+
+def queue(cp, cid, tx, context, key, secs):
+    """Sample connector cid and queue the MeterValues of transaction tx (the periodic and the
+    clock-aligned ones), stamped secs: written straight into the journal's record
+    (sample_into()), the dict way (sample()) when it cannot be."""
+    q = cp.txq
+    n = sample_into(cp, cid, context, key, secs, q.body(), 2)
+    if n > 2:
+        q.put("MeterValues", None, tx, n)
+    elif n < 0:
+        mv = sample(cp, cid, context, key, clock.fmt(secs))
+        if mv:
+            q.put("MeterValues", {"connectorId": cid, "meterValue": [mv]}, tx)
+
+
 def _items(cp, key):
-    # The key's items as (item, measurand, phase, unit), parsed once per value of the key: the
-    # split and the lookups would otherwise be paid at every sample.
+    # The key's items as (item, measurand, phase, unit, jcodec.codes() of them), parsed once
+    # per value of the key: the split and the lookups would otherwise be paid at every sample.
     csl = cp.config.get(key)
     memo = cp.sampling.get(key)
     if memo is not None and memo[0] == csl:
@@ -57,7 +127,7 @@ def _items(cp, key):
         if not item:
             continue
         m, phase = item, None
-        if item not in cp.config.measurands:
+        if not listed(item, cp.config.measurands):
             dot = item.rfind(".")
             m, phase = item[:dot], item[dot + 1 :]
         unit = None
@@ -65,7 +135,7 @@ def _items(cp, key):
             if m.startswith(prefix):
                 unit = u
                 break
-        items.append((item, m, phase, unit))
+        items.append((item, m, phase, unit, jcodec.codes(m, phase, unit)))
     items = tuple(items)
     cp.sampling[key] = (csl, items)
     return items
@@ -146,8 +216,6 @@ def _at_boundary(cp, slot):
         tx = c.tx
         if tx is None or tx.ended:
             continue
-        mv = sample(cp, c.id, "Sample.Clock", "MeterValuesAlignedData", ts)
-        if mv:
-            cp.txq.put("MeterValues", {"connectorId": c.id, "meterValue": [mv]}, tx)
+        queue(cp, c.id, tx, "Sample.Clock", "MeterValuesAlignedData", slot)
         if cp.config.get("StopTxnAlignedData"):
             keep_for_stop(tx, sample(cp, c.id, "Sample.Clock", "StopTxnAlignedData", ts))

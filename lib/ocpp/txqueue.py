@@ -57,19 +57,31 @@ class TxQueue:
         self._busy = None  # offset of the message on its way
         self._ltx = 0  # the last local id given out
         # The message queued into an empty queue is the next to send: kept as (offset, kind,
-        # local id, body length, payload) so it need not be read back and decoded.
+        # local id, body length, payload) so it need not be read back and decoded. The payload
+        # of a MeterValues in jcodec's MeterValues form is kept in that form and sent as JSON
+        # written from it (_json): no dict is made for it.
         self._hot = None
         self._buf = bytearray(_BUF)  # the record body being written
         self._mv = memoryview(self._buf)
+        self._body = None  # the body write() journaled last
+        self._pk = None  # the MeterValues form _json() writes as JSON, and its transactionId
+        self._txid = 0
+        self._json = self._mv_json  # (bound once: a bound method is an allocation)
 
     def __len__(self):
         return self.count
 
     # ---- queueing ---------------------------------------------------------------------------
 
-    def put(self, action, payload, tx):
+    def body(self):
+        """The record buffer: a MeterValues payload in jcodec's byte form written into it
+        from offset 2 is queued by put("MeterValues", None, tx, its end)."""
+        self._load()
+        return self._buf
+
+    def put(self, action, payload, tx, end=0):
         """Queue a message; returns the Item of a Start/Stop (an API call may wait for its
-        answer), None for MeterValues."""
+        answer), None for MeterValues. With end, the payload is already in body()[2:end]."""
         self._load()
         kind = START + _ACTIONS.index(action)
         if kind == START:
@@ -85,10 +97,13 @@ class TxQueue:
                     o[1] = tx.meter_last
                     o[2] = ticks_ms()
         empty = not self.count
-        off = self.write(kind, ltx, payload)
+        off = self.write(kind, ltx, payload, end)
         self.cp.wake()
         if off is not None and empty:
+            if kind == METER_VALUES and (payload is None or self._body[2] == 0):
+                payload = bytes(self._body[2:])  # the MeterValues form: sent from it
             self._hot = (off, kind, ltx, self.j.size - off - 7, payload)
+        self._body = None
         if kind == METER_VALUES:
             return None
         item = Item(action, payload, tx)
@@ -117,12 +132,14 @@ class TxQueue:
             self._ltx = ltx = (self._ltx + 1) & 0xFFFF
         return ltx
 
-    def write(self, kind, ltx, payload):
+    def write(self, kind, ltx, payload, n=0):
         buf = self._buf
         buf[0] = ltx & 0xFF
         buf[1] = ltx >> 8
-        n = jcodec.pack_into(payload, buf, 2)
+        if not n:
+            n = jcodec.pack_into(payload, buf, 2)
         body = self._mv[:n] if n > 0 else struct.pack("<H", ltx) + jcodec.pack(payload)
+        self._body = body
         n = 7 + len(body)
         if self.j.size + n > self.capacity and not self._make_room(n, kind):
             self.cp.log("txqueue: journal full; new MeterValues dropped")
@@ -188,7 +205,7 @@ class TxQueue:
             return m is True
         self._busy = m[0]
         try:
-            r = await self.cp.call(_ACTIONS[m[1] - START], m[4])
+            r = await self.cp.call(_ACTIONS[m[1] - START], self._payload(m))
         except (Offline, Timeout):
             self._busy = None
             raise
@@ -219,10 +236,25 @@ class TxQueue:
                 self._done(off, kind, m[2], m[3], None, "Damaged")
                 return True
         self.head = m[0]
-        if m[1] != START:
-            # Errata 3.18: with no transactionId (the Start was discarded) send -1.
-            m[4]["transactionId"] = self.ids.get(m[2], -1)
         return m
+
+    def _payload(self, m):
+        # What goes to rpc.call() for the message m: its payload, with the transactionId.
+        p = m[4]
+        if m[1] == START:
+            return p
+        # Errata 3.18: with no transactionId (the Start was discarded) send -1.
+        txid = self.ids.get(m[2], -1)
+        if isinstance(p, dict):
+            p["transactionId"] = txid
+            return p
+        self._pk = p
+        self._txid = txid
+        return self._json
+
+    def _mv_json(self, b, i):
+        # rpc writes the payload of the MeterValues in flight with this (see _payload).
+        return jcodec.meter_values_json(self._pk, self._txid, b, i)
 
     def _refused(self, m, code):
         # The central system answered the message m with a CALLERROR.
@@ -260,7 +292,7 @@ class TxQueue:
             self.ids[ltx] = -1 if txid is None else txid
         elif kind == STOP:
             self.ids.pop(ltx, None)
-        self._hot = None
+        self._hot = self._pk = None
         if off is not None:
             struct.pack_into("<IHi", self._buf, 0, off, ltx, self.ids.get(ltx, 0))
             try:
