@@ -223,9 +223,18 @@ class ChargePoint:
                 c = self._next_status()
                 if c is not None:
                     await self._send_status(c)
-                # send_next only when due: it is a coroutine object a call.
-                elif self.txq.ready() and await self.txq.send_next():
-                    pass
+                elif self.txq.ready():
+                    # txq.send_next() written out: no coroutine object per message.
+                    q = self.txq
+                    p = q.begin()
+                    if p is not None and p is not True:
+                        try:
+                            q.answered(await self.call(q.action, p))
+                        except (Offline, Timeout):
+                            q.lost()
+                            raise
+                        except CallError as e:
+                            q.refused(e.code)
                 elif self._heartbeat_due() <= 0:
                     await self.heartbeat()
                 else:

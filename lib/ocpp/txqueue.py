@@ -55,6 +55,8 @@ class TxQueue:
         self.attempts = 0  # of the message at the head
         self._retry_at = None
         self._busy = None  # offset of the message on its way
+        self._m = None  # and the message itself (see _take())
+        self.action = None  # its action
         self._ltx = 0  # the last local id given out
         # The message queued into an empty queue is the next to send: kept as (offset, kind,
         # local id, body length, payload) so it need not be read back and decoded. The payload
@@ -192,29 +194,50 @@ class TxQueue:
         return max(ticks_diff(self._retry_at, ticks_ms()), 0)
 
     def ready(self):
-        """Is a message due now? Worth asking before awaiting send_next(): its coroutine (some
-        300 bytes) is allocated when it is called, also when there is nothing to do."""
+        """Is a message due now?"""
         self._load()
         return self.count > 0 and self.retry_in() <= 0
 
     async def send_next(self):
         """Send the head of the queue if it is due; returns True when something was sent."""
-        # Few locals, the work in plain methods: this coroutine's frame is allocated per message.
-        m = self._take() if self.ready() else None
-        if m is None or m is True:
-            return m is True
-        self._busy = m[0]
+        # The engine's outbox does the same inline (a coroutine object is ~300 bytes a call).
+        p = self.begin() if self.ready() else None
+        if p is None or p is True:
+            return p is True
         try:
-            r = await self.cp.call(_ACTIONS[m[1] - START], self._payload(m))
+            self.answered(await self.cp.call(self.action, p))
         except (Offline, Timeout):
-            self._busy = None
+            self.lost()
             raise
         except CallError as e:
-            self._refused(m, e.code)
-            return True
+            self.refused(e.code)
+        return True
+
+    # A message goes out as: p = begin(); then `await cp.call(q.action, p)`, and answered() with
+    # its answer, refused() for a CALLERROR, lost() for Offline or Timeout.
+
+    def begin(self):
+        """The payload of the head of the queue, made ready to send (action: its action); None
+        when there is none; True when it was unreadable (dropped: the queue moved on)."""
+        m = self._take()
+        if m is None or m is True:
+            return m
+        self._m = m
+        self._busy = m[0]
+        self.action = _ACTIONS[m[1] - START]
+        return self._payload(m)
+
+    def answered(self, r):
+        m, self._m = self._m, None
         off, self._busy = self._busy, None  # a rewrite may have moved it meanwhile
         self._done(off, m[1], m[2], m[3], m[4], r)
-        return True
+
+    def refused(self, code):
+        m, self._m = self._m, None
+        self._refused(m, code)
+
+    def lost(self):
+        self._m = self._busy = self._pk = None
 
     def _take(self):
         # The head of the queue as (offset, kind, local id, body length, payload), ready to go;
