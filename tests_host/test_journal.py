@@ -81,7 +81,7 @@ def test_codec_is_compact():
 @pytest.mark.parametrize("field", ["context", "format", "measurand", "phase", "location", "unit"])
 def test_codec_holds_every_enumerated_value_and_only_those(field):
     # §7.33's enumerations, and near misses that must take the JSON form (and still round-trip).
-    values = list(dict(jcodec._FIELDS)[field])
+    values = list(dict(jcodec.FIELDS)[field])
     for v in values + ["", " ", values[0] + " " + values[1], values[0][:-1], values[-1] + " ",
                        values[0][1:], "x" + values[0], 5]:
         p = {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [

@@ -62,7 +62,7 @@ _MV_MAX = const(1024)  # pack(): a MeterValues form longer than this takes the J
 
 # sampledValue's optional enumerated fields (§7.33), in bit order. Never reorder: flash holds
 # these indexes; a value outside them makes the payload go the JSON way.
-_FIELDS = (
+FIELDS = (
     ("context", ("Interruption.Begin", "Interruption.End", "Other", "Sample.Clock",
                  "Sample.Periodic", "Transaction.Begin", "Transaction.End", "Trigger")),
     ("format", ("Raw", "SignedData")),
@@ -248,8 +248,8 @@ def _pack_meter_values(p, buf, i):
             i += 1
             bits = 0
             n = 1
-            for k in range(len(_FIELDS)):
-                name, values = _FIELDS[k]
+            for k in range(len(FIELDS)):
+                name, values = FIELDS[k]
                 x = sv.get(name)
                 if x is None:
                     continue
@@ -291,9 +291,9 @@ def _unpack_meter_values(b):
                 bits = b[i]
                 i += 1
                 sv = {}
-                for k in range(len(_FIELDS)):
+                for k in range(len(FIELDS)):
                     if bits & 1 << k:
-                        sv[_FIELDS[k][0]] = _FIELDS[k][1][b[i]]
+                        sv[FIELDS[k][0]] = FIELDS[k][1][b[i]]
                         i += 1
                 sv["value"] = bytes(b[i + 1 : i + 1 + b[i]]).decode()
                 i += 1 + b[i]
@@ -306,9 +306,8 @@ def _unpack_meter_values(b):
         raise ValueError(repr(e))
 
 
-# ---- the MeterValues form straight to and from the wire, with no dict in between ----------
-
-_frags = None  # a sampled value's shape -> the JSON text after its value: see _frag()
+# ---- the MeterValues form made straight from the meter (metering.sample_into()); the JSON is
+# written from it by mvjson.py ------------------------------------------------------------
 
 
 def codes(m, phase, unit):
@@ -318,7 +317,7 @@ def codes(m, phase, unit):
     out = bytearray(1)
     for k, x in ((2, m), (3, phase), (5, unit)):
         if x is not None:
-            values = _FIELDS[k][1]
+            values = FIELDS[k][1]
             if x not in values:
                 return None
             out[0] |= 1 << k
@@ -328,116 +327,5 @@ def codes(m, phase, unit):
 
 def context_code(context):
     """The index of a reading context (§7.33) in the MeterValues form, or -1."""
-    values = _FIELDS[0][1]
+    values = FIELDS[0][1]
     return values.index(context) if context in values else -1
-
-
-def int_into(b, i, n):
-    """The decimal digits of the int n into b from i -> where they end. IndexError when they
-    do not fit."""
-    if n < 0:
-        b[i] = 45  # -
-        i += 1
-        n = -n
-    end = i
-    t = n
-    while True:  # count the digits first, then write them from the last
-        end += 1
-        t //= 10
-        if not t:
-            break
-    _room(b, i, end - i)
-    i = end
-    while True:
-        i -= 1
-        b[i] = 48 + n % 10
-        n //= 10
-        if not n:
-            return end
-
-
-def meter_values_json(p, txid, b, i):
-    """The JSON text of the MeterValues payload whose byte form is p (the MeterValues form:
-    p[0] is 0) with transactionId txid, written into b from i -> where it ends, or -1 when it
-    does not fit. Allocates nothing once the shapes of its sampled values were seen."""
-    try:
-        i = _put(b, i, b'{"connectorId":')
-        i = int_into(b, i, p[1])
-        i = _put(b, i, b',"transactionId":')
-        i = int_into(b, i, txid)
-        i = _put(b, i, b',"meterValue":[')
-        k = 3
-        for n in range(p[2]):
-            i = _put(b, i, b',{"timestamp":"' if n else b'{"timestamp":"')
-            _room(b, i, 20)
-            i = clock.fmt_into(b, i, p[k] << 24 | p[k + 1] << 16 | p[k + 2] << 8 | p[k + 3])
-            i = _put(b, i, b'","sampledValue":[')
-            k += 5
-            for n in range(p[k - 1]):
-                i = _put(b, i, b',{"value":"' if n else b'{"value":"')
-                frag = _frag(p, k)
-                bits = p[k]
-                k += 1
-                while bits:  # past its indexes
-                    k += bits & 1
-                    bits >>= 1
-                i = _text(b, i, p, k + 1, p[k])
-                k += 1 + p[k]
-                i = _put(b, i, frag)
-            i = _put(b, i, b"]}")
-        return _put(b, i, b"]}")
-    except IndexError:
-        return -1
-
-
-def _frag(p, k):
-    # The JSON text that follows the value of the sampled value at p[k] (its bits, then its
-    # indexes): '","context":"Sample.Clock",...}'. Made once per shape (the bits and indexes
-    # folded into an int) and remembered.
-    global _frags
-    if _frags is None:
-        _frags = {}
-    bits = shape = p[k]
-    j = k
-    for f in range(len(_FIELDS)):
-        if bits & 1 << f:
-            j += 1
-            shape = shape << 5 | p[j]
-    frag = _frags.get(shape)
-    if frag is None:
-        frag = '"'
-        for f in range(len(_FIELDS)):
-            if bits & 1 << f:
-                k += 1
-                frag += ',"%s":"%s"' % (_FIELDS[f][0], _FIELDS[f][1][p[k]])
-        frag = (frag + "}").encode()
-        if len(_frags) >= 32:  # more shapes than a charger has measurands: start over
-            _frags.clear()
-        _frags[shape] = frag
-    return frag
-
-
-def _put(b, i, x):
-    # x (bytes) into b at i -> where it ends.
-    j = i + len(x)
-    _room(b, i, len(x))
-    b[i:j] = x
-    return j
-
-
-def _text(b, i, p, k, n):
-    # The value text p[k:k + n] into b at i as the inside of a JSON string -> where it ends.
-    # Our values are digits; anything JSON must escape is escaped all the same.
-    for k in range(k, k + n):
-        c = p[k]
-        if c == 34 or c == 92:  # " and \
-            b[i] = 92
-            i += 1
-        elif c < 32:
-            i = _put(b, i, b"\\u00")
-            b[i] = 48 + (c >> 4)
-            c = b"0123456789abcdef"[c & 15]
-            i += 1
-        b[i] = c
-        i += 1
-    return i

@@ -5,6 +5,7 @@
 import struct
 
 from . import clock, jcodec
+from .mvjson import int_into
 from .compat import Waker, const
 from .config import listed
 
@@ -88,7 +89,7 @@ def _value_into(b, j, codes, ctx, v, m):
     if m.startswith("Energy"):  # as in sample()
         v = int(v)
     if type(v) is int:
-        end = jcodec.int_into(b, j + 1, v)
+        end = int_into(b, j + 1, v)
     else:
         v = str(v).encode()
         end = j + 1 + len(v)

@@ -14,7 +14,7 @@
 # holds counters and the transactionIds still needed, not the messages.
 import struct
 
-from . import clock, jcodec, txlog
+from . import clock, jcodec, mvjson, txlog
 from .compat import const, ticks_add, ticks_diff, ticks_ms
 from .connector import Transaction
 from .rpc import CallError, Offline, Timeout
@@ -59,14 +59,15 @@ class TxQueue:
         self.action = None  # its action
         self._ltx = 0  # the last local id given out
         # The message queued into an empty queue is the next to send: kept as (offset, kind,
-        # local id, body length, payload) so it need not be read back and decoded. The payload
-        # of a MeterValues in jcodec's MeterValues form is kept in that form and sent as JSON
-        # written from it (_json): no dict is made for it.
+        # local id, body length, payload) so it need not be read back and decoded. A MeterValues
+        # in jcodec's MeterValues form is kept as its record body (the form at [2:]) and sent
+        # as JSON written from that (_json, mvjson.py): no dict is made for it.
         self._hot = None
         self._buf = bytearray(_BUF)  # the record body being written
         self._mv = memoryview(self._buf)
+        self._acks = (self._mv[:4], self._mv[:10])  # an ACK's body, of a Start: made once
         self._body = None  # the body write() journaled last
-        self._pk = None  # the MeterValues form _json() writes as JSON, and its transactionId
+        self._pk = None  # the record _json() writes as JSON (see _payload), its transactionId
         self._txid = 0
         self._json = self._mv_json  # (bound once: a bound method is an allocation)
 
@@ -103,7 +104,7 @@ class TxQueue:
         self.cp.wake()
         if off is not None and empty:
             if kind == METER_VALUES and (payload is None or self._body[2] == 0):
-                payload = bytes(self._body[2:])  # the MeterValues form: sent from it
+                payload = bytes(self._body)  # the MeterValues form, at [2:]: sent from it
             self._hot = (off, kind, ltx, self.j.size - off - 7, payload)
         self._body = None
         if kind == METER_VALUES:
@@ -277,7 +278,7 @@ class TxQueue:
 
     def _mv_json(self, b, i):
         # rpc writes the payload of the MeterValues in flight with this (see _payload).
-        return jcodec.meter_values_json(self._pk, self._txid, b, i)
+        return mvjson.meter_values_json(self._pk, 2, self._txid, b, i)
 
     def _refused(self, m, code):
         # The central system answered the message m with a CALLERROR.
@@ -319,7 +320,7 @@ class TxQueue:
         if off is not None:
             struct.pack_into("<IHi", self._buf, 0, off, ltx, self.ids.get(ltx, 0))
             try:
-                self.j.append(ACK, self._mv[: 10 if kind == START else 4])
+                self.j.append(ACK, self._acks[kind == START])
             except OSError as e:  # it will be sent again after a reboot: at least once
                 self.cp.log("txqueue: ACK not journaled (%r)" % e)
             self.head = off + 7 + blen
