@@ -267,17 +267,18 @@ async def one(cp, peer, kind, tx, gcf):
             await asyncio.sleep_ms(0)
 
 
-def meter_queue(cp, tx):
+def meter_queue(cp, tx, clock, metering):
     """KINDS[1] as the engine's metering task does it each interval (api._metering): a sample
-    queued straight in the journal's form (metering.queue), which the outbox sends."""
-    from ocpp import clock, metering
-
+    queued straight in the journal's form (metering.queue), which the outbox sends. (The
+    modules are handed in: an import statement here would allocate at every call.)"""
     metering.queue(cp, tx.connector, tx, "Sample.Periodic", "MeterValuesSampledData",
                    clock.now())
 
 
 async def meter_once(cp, tx):
-    meter_queue(cp, tx)
+    from ocpp import clock, metering
+
+    meter_queue(cp, tx, clock, metering)
     t0 = time.ticks_ms()
     while len(cp.txq):  # sent and answered
         _check(t0)
@@ -290,7 +291,7 @@ async def mixed(cp, peer, tx, n):
 
 
 async def alloc(k, framed, idle_ms=3000):
-    from ocpp import api  # noqa: F401  (first: the state below is without the code)
+    from ocpp import api, clock, metering  # noqa: F401  (first: the state is without the code)
 
     gc.collect()
     base = gc.mem_alloc()
@@ -311,7 +312,7 @@ async def alloc(k, framed, idle_ms=3000):
                 if kind == 0:
                     await cp.heartbeat()
                 elif kind == 1:
-                    meter_queue(cp, tx)
+                    meter_queue(cp, tx, clock, metering)
                     t0 = time.ticks_ms()
                     while len(cp.txq):
                         _check(t0)
