@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from ocpp import api, clock, jcodec, journal, store, txqueue
+from ocpp import api, clock, jcodec, journal, metering, mvjson, store, txqueue
 
 
 def wire(payload):
@@ -19,6 +19,7 @@ def wire(payload):
         b = bytearray(4096)
         return json.loads(bytes(b[: payload(b, 0)]))
     return dict(payload)
+
 
 INFO = {"vendor": "Acme", "model": "Wallbox", "connectors": 2}
 CS = {"url": "ws://cs", "cp_id": "CP1"}
@@ -97,6 +98,109 @@ def test_codec_holds_every_enumerated_value_and_only_those(field):
 def test_codec_rejects_garbage(bad):
     with pytest.raises(ValueError):
         jcodec.unpack(bad)
+
+
+# ---- the MeterValues form from the meter (metering.sample_into) and to the wire (mvjson.py) ----
+
+MV_FORMS = [
+    mv(1, 12345), mv(255, 0, "2106-02-07T06:28:15Z"), mv(0, 5, "1970-01-01T00:00:00Z"),
+    mv(2, 99999, extra=[{"value": "16.0", "measurand": "Current.Import", "phase": "L1",
+                         "unit": "A", "context": "Sample.Periodic"}]),
+    {"connectorId": 1, "meterValue": [
+        {"timestamp": TS, "sampledValue": [{"value": "1"}, {"value": "", "format": "Raw",
+                                                            "location": "Outlet"}]},
+        {"timestamp": "2026-03-01T10:00:01Z", "sampledValue": [{"value": "é"}]}]},
+    # Value text JSON must escape: never from our meter, still written right.
+    {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
+        {"value": 'a"b\\c\x01\x1f', "measurand": "SoC", "unit": "Percent"}]}]},
+]
+
+
+@pytest.mark.parametrize("payload", MV_FORMS)
+def test_meter_values_json_is_the_payload_with_its_transaction_id(payload):
+    form = jcodec.pack(payload)
+    assert form[0] == 0  # the MeterValues form
+    for txid in (-1, 0, 7, 2147483647):
+        out = bytearray(2048)
+        end = mvjson.meter_values_json(b"xy" + form, 2, txid, out, 3)
+        assert json.loads(bytes(out[3:end])) == dict(payload, transactionId=txid)
+        assert not any(out[end:])
+        for size in range(3, end):  # too short by any amount: -1, and the buffer never grows
+            short = bytearray(size)
+            assert mvjson.meter_values_json(form, 0, txid, short, 3) == -1
+            assert len(short) == size
+
+
+class Readings:
+    """A meter callback: the readings by measurand (a missing one reads None)."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __call__(self, reason, cid, item):
+        return self.values.get(item) if reason == api.GET_METER_VALUE else None
+
+
+CSL = "Energy.Active.Import.Register,Current.Import.L1,Voltage,Power.Active.Import,SoC"
+
+
+@pytest.mark.parametrize("context", ["Sample.Periodic", "Sample.Clock", "Transaction.End"])
+def test_sample_into_writes_what_sample_makes_packed(flash, context):
+    # The compact form straight from the meter is byte for byte what packing sample()'s dict
+    # gives: the journal, the wire and the StopTransaction data cannot tell them apart.
+    readings = Readings({"Energy.Active.Import.Register": 12345.7, "Current.Import.L1": 16.5,
+                         "Voltage": 230, "Power.Active.Import": -3680})
+    info = dict(INFO, measurands=CSL.replace(".L1", ""))
+    cp = api.init(info, CS, readings)
+    cp.config.set("MeterValuesSampledData", CSL, False)
+    secs = clock.parse(TS)
+    b = bytearray(256)
+    end = metering.sample_into(cp, 2, context, "MeterValuesSampledData", secs, b, 2)
+    mv_ = metering.sample(cp, 2, context, "MeterValuesSampledData", TS)
+    assert bytes(b[2:end]) == jcodec.pack({"connectorId": 2, "meterValue": [mv_]})
+    assert [sv["value"] for sv in mv_["sampledValue"]] == ["12345", "16.5", "230", "-3680"]
+    assert mv_["sampledValue"][1]["phase"] == "L1"
+    readings.values = {}  # the meter gives none of them: nothing to send
+    assert metering.sample_into(cp, 2, context, "MeterValuesSampledData", secs, b, 2) == 2
+    readings.values = {"Voltage": 230}
+    assert metering.sample_into(cp, 2, context, "MeterValuesSampledData", secs, b, 20) > 20
+    assert metering.sample_into(cp, 2, context, "MeterValuesSampledData", secs, b, 250) == -1
+
+
+def test_queue_takes_the_dict_way_for_what_the_form_cannot_hold(flash):
+    # A measurand beyond the form's table (config accepts what the meter says it reads).
+    cp = api.init(dict(INFO, measurands="Voltage,Energy.Active.Import.Register.Extra"), CS,
+                  Readings({"Voltage": 230, "Energy.Active.Import.Register.Extra": 1}))
+    cp.config.set("MeterValuesSampledData", "Voltage,Energy.Active.Import.Register.Extra", False)
+    tx = api.Transaction(1, "TAG", 0, TS)
+    assert metering.sample_into(cp, 1, "Sample.Periodic", "MeterValuesSampledData",
+                                clock.parse(TS), cp.txq.body(), 2) == -1
+    sent = []
+
+    async def call(action, payload, timeout_ms=None):
+        sent.append(wire(payload))
+        return {}
+
+    cp.call = call
+    metering.queue(cp, 1, tx, "Sample.Periodic", "MeterValuesSampledData", clock.parse(TS))
+    metering.queue(cp, 1, tx, "Sample.Foo", "MeterValuesSampledData", clock.parse(TS))
+    while len(cp.txq):
+        assert run(cp.txq.send_next())
+    for p in sent:
+        svs = p["meterValue"][0]["sampledValue"]
+        assert [sv["value"] for sv in svs] == ["230", "1"] and p["transactionId"] == -1
+    assert [p["meterValue"][0]["sampledValue"][0]["context"] for p in sent] == [
+        "Sample.Periodic", "Sample.Foo"]
+
+
+def test_clock_fmt_into_writes_in_place():
+    import time
+
+    for t in (0, 86399, 951782400, 1709164800, 1767225600, 4102444799, 4294967295):
+        b = bytearray(b"<" * 24)
+        assert clock.fmt_into(b, 2, t) == 22
+        want = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        assert b == b"<<" + want.encode() + b"<<" and clock.fmt(t) == want
 
 
 # ---- the record file ----------------------------------------------------------------------------

@@ -86,3 +86,92 @@ def test_call_frame_ids_and_answer_matching():
         assert any("other" in m for m in logs)
 
     asyncio.run(main())
+
+
+class Link:
+    """A socket for Rpc.call(): keeps what was sent (as bytes: rpc hands over a view of its
+    buffer, valid until the next CALL)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, data):
+        self.sent.append(bytes(data.encode() if isinstance(data, str) else data))
+        return asyncio.sleep(0)
+
+    async def close(self, code=1000):
+        pass
+
+
+async def calling(r, action, payload, timeout_ms=2000):
+    # -> the call's task, once its frame is out, and the frame's id as bytes.
+    task = asyncio.ensure_future(r.call(action, payload, timeout_ms))
+    await asyncio.sleep(0.01)
+    sent = r.ws.sent[-1]
+    return task, sent[4 : sent.index(b'"', 4)]
+
+
+def test_call_frames_are_compact_json_of_every_payload_kind():
+    async def main():
+        r, _ = make()
+        r.attach(Link())
+
+        def writer(b, i):  # a payload that writes its own JSON text
+            b[i : i + 7] = b'{"a":1}'
+            return i + 7
+
+        big = {"data": "x" * 3000}  # longer than the frame buffer: built apart
+        for payload, text in ((b"{}", b"{}"), ({"n": 1}, None), (writer, b'{"a":1}'),
+                              (big, None)):
+            task, uid = await calling(r, "Act", payload)
+            frame = r.ws.sent[-1]
+            if text is not None:
+                assert frame == b'[2,"' + uid + b'","Act",' + text + b"]"
+            assert json.loads(frame) == [2, uid.decode(), "Act", json.loads(text or
+                                                                            json.dumps(payload))]
+            assert r.handle(b'[3,"' + uid + b'",{}]') is None
+            assert await task == {}
+        ids = [json.loads(f)[1] for f in r.ws.sent]
+        assert len(set(ids)) == len(ids) and all(len(u) <= 36 for u in ids)
+        assert len(r._out) == rpc._OUT  # the long frame did not keep a buffer of its own
+
+    asyncio.run(main())
+
+
+def test_compact_answers_and_all_the_others_are_matched_alike():
+    async def main():
+        r, logs = make()
+        r.attach(Link())
+        for seq in range(1, 13):  # ids -1 .. -12: one is a prefix of another
+            task, uid = await calling(r, "Heartbeat", b"{}")
+            if seq == 1:
+                first = uid
+            if seq == 12:  # the id of the 1st CALL is a prefix of ours: not ours
+                assert r.handle(b'[3,"' + first + b'",{}]') is None and not task.done()
+                assert r.handle(b'[3,"' + uid[:-1] + b'",{}]') is None and not task.done()
+            answer = (b'[3,"' + uid + b'",{"currentTime":"2026-01-01T00:00:00Z"}]', b'[3, "' +
+                      uid + b'", {}]', b'[3,"' + uid + b'",{} ]',
+                      b'[4,"' + uid + b'","NotImplemented","no",{}]')[seq % 4]
+            assert r.handle(answer) is None
+            if seq % 4 == 3:
+                with pytest.raises(rpc.CallError) as ei:
+                    await task
+                assert ei.value.code == "NotImplemented" and ei.value.description == "no"
+            else:
+                assert await task == ({"currentTime": "2026-01-01T00:00:00Z"}
+                                      if seq % 4 == 0 else {})
+        # Malformed after a matching start: the general way says so, the CALL stays unanswered.
+        task, uid = await calling(r, "Heartbeat", b"{}", 300)
+        out = r.handle(b'[3,"' + uid + b'",{}]]')
+        assert json.loads(out)[:3] == [4, "-1", "FormationViolation"]
+        out = r.handle(b'[3,"' + uid + b'",{"a":}]')
+        assert json.loads(out)[:3] == [4, "-1", "FormationViolation"]
+        with pytest.raises(rpc.Timeout):
+            await task
+        task, uid = await calling(r, "Heartbeat", b"{}")
+        assert r.handle(b'[3,"' + uid + b'",5]') is None  # not an object: fails the CALL
+        with pytest.raises(rpc.CallError) as ei:
+            await task
+        assert ei.value.code == "FormationViolation"
+
+    asyncio.run(main())
