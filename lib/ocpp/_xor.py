@@ -49,3 +49,28 @@ def frame(tx: ptr8, op: int, src, k: int) -> int:
         tx[i + j] = p[j] ^ tx[k + (j & 3)]
         j += 1
     return i + n
+
+
+@micropython.viper
+def same(a: ptr8, i: int, b: ptr8, j: int, n: int) -> bool:
+    # a[i:i+n] == b[j:j+n], without the slices: rpc compares an answer's id in place.
+    k = 0
+    while k < n:
+        if a[i + k] != b[j + k]:
+            return False
+        k += 1
+    return True
+
+
+@micropython.viper
+def text(dst: ptr8, d: int, src: ptr8, s: int, n: int) -> int:
+    # dst[d:d+n] = src[s:s+n] when none of those bytes needs escaping inside a JSON string
+    # (", \, control characters) -> d + n; else -1, with dst written in part.
+    k = 0
+    while k < n:
+        c = src[s + k]
+        if c == 34 or c == 92 or c < 32:
+            return -1
+        dst[d + k] = c
+        k += 1
+    return d + n

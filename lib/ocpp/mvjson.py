@@ -4,6 +4,7 @@
 # few combinations sample after sample: their text is made once and remembered (_frag).
 from . import clock
 from .jcodec import FIELDS
+from .wsmask import text
 
 _frags = None  # a sampled value's shape -> the JSON text after its value: see _frag()
 
@@ -56,8 +57,10 @@ def meter_values_json(p, k, txid, b, i):
                 while bits:  # past its indexes
                     k += bits & 1
                     bits >>= 1
-                i = _text(b, i, p, k + 1, p[k])
-                k += 1 + p[k]
+                n = p[k]
+                e = text(b, i, p, k + 1, n)  # the value text, when it needs no escapes
+                i = _escaped(b, i, p, k + 1, n) if e < 0 else e
+                k += 1 + n
                 i = _put(b, i, frag)
             i = _put(b, i, b"]}")
         return _put(b, i, b"]}")
@@ -74,10 +77,12 @@ def _frag(p, k):
         _frags = {}
     bits = shape = p[k]
     j = k
-    for f in range(len(FIELDS)):
-        if bits & 1 << f:
+    f = 1
+    while f <= bits:
+        if bits & f:
             j += 1
             shape = shape << 5 | p[j]
+        f <<= 1
     frag = _frags.get(shape)
     if frag is None:
         frag = '"'
@@ -101,9 +106,9 @@ def _put(b, i, x):
     return j
 
 
-def _text(b, i, p, k, n):
-    # The value text p[k:k + n] into b at i as the inside of a JSON string -> where it ends.
-    # Our values are digits; anything JSON must escape is escaped all the same.
+def _escaped(b, i, p, k, n):
+    # The value text p[k:k + n] into b at i as the inside of a JSON string, escaped -> where it
+    # ends. (Our meter's values are digits: text() copies those.)
     for k in range(k, k + n):
         c = p[k]
         if c == 34 or c == 92:  # " and \

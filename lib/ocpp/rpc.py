@@ -5,6 +5,7 @@ import json
 
 from . import compat
 from .compat import Waker, const, ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from .wsmask import same
 
 CALL = const(2)
 CALLRESULT = const(3)
@@ -379,18 +380,16 @@ class Rpc:
         # as central systems do: its id is compared in place and only the payload is parsed,
         # {} not at all. -> True when taken; anything else (a CALLERROR, a frame with spaces)
         # goes the general way, which also says what is wrong with a bad one.
-        b = self._out
         n = _ID + self._idlen
         e = len(data) - 1  # the closing ]
-        if e < n + 4 or data[1] != 0x33 or data[e] != 0x5D or data[n + 2] != 0x7B:
+        if e < n + 4 or data[0] != 0x5B or data[1] != 0x33 or data[2] != 0x2C:  # [3,
             return False
-        if data[n] != 0x22 or data[n + 1] != 0x2C:  # ",
+        if data[3] != 0x22 or data[n] != 0x22 or data[n + 1] != 0x2C:  # "<id>",
             return False
-        i = 0
-        while i < n:  # '[' 3 ',"' and the id; b holds '[2,"' and the id
-            if data[i] != b[i] and i != 1:
-                return False
-            i += 1
+        if data[e] != 0x5D or data[n + 2] != 0x7B:  # {..}]
+            return False
+        if not same(data, _ID, self._out, _ID, n - _ID):
+            return False
         if e == n + 4 and data[n + 3] == 0x7D:
             r = {}
         else:

@@ -1,10 +1,11 @@
 # The byte work of the WebSocket's buffers (wsframe.py): frame headers, masking (RFC 6455 5.3)
-# and moving bytes down a buffer. Native code (_xor.py) where it imports, which allocates
+# and moving bytes down a buffer; and of the JSON written into and read from them in place
+# (rpc.py, mvjson.py). Native code (_xor.py) where it imports, which allocates
 # nothing; Python otherwise (CPython, or a build without the native module).
 try:
-    from ._xor import frame, mask as _xmask, move as _xmove
+    from ._xor import frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
 except Exception:
-    frame = _xmask = _xmove = None  # frame(tx, op, src, k) -> length: whole small frames
+    frame = _xmask = _xmove = _xsame = _xtext = None  # frame(tx, op, src, k) -> frame length
 
 
 def move(buf, d, s, n):
@@ -50,3 +51,30 @@ def chunk(tx, i, src, pos, n, k):
     if i:
         x |= int.from_bytes(tx[:i], "big") << (n << 3)
     return x.to_bytes(i + n, "big")
+
+
+def same(a, i, b, j, n):
+    # a[i:i+n] == b[j:j+n], allocating nothing.
+    if i + n > len(a) or j + n > len(b):
+        return False
+    if _xsame is not None:
+        return _xsame(a, i, b, j, n)
+    for k in range(n):
+        if a[i + k] != b[j + k]:
+            return False
+    return True
+
+
+def text(dst, d, src, s, n):
+    # dst[d:d+n] = src[s:s+n] if no byte needs escaping in a JSON string -> d + n, else -1.
+    # IndexError when it does not fit.
+    if d + n > len(dst) or s + n > len(src):
+        raise IndexError
+    if _xtext is not None:
+        return _xtext(dst, d, src, s, n)
+    for k in range(n):
+        c = src[s + k]
+        if c == 34 or c == 92 or c < 32:
+            return -1
+        dst[d + k] = c
+    return d + n
