@@ -30,6 +30,28 @@ INTERNAL = const(4)  # an unhandled exception somewhere
 _SOURCES = const(5)
 
 
+def _quiet_waits():
+    # A task waking from a timed sleep costs MicroPython's asyncio two calls of
+    # IOQueue.wait_io_event (the wait, then a poll that does not wait), whose frame is too large
+    # for the C stack (hal/__init__.py): 2 x 144 bytes from the heap on the unix port (~72 B
+    # on a 32-bit MCU). Freed at once, but the hardware loop wakes 20 times a second: 5.8 KB/s
+    # of allocation at idle, which also counts towards gc.threshold (main.py) and so made a
+    # collection every few seconds for nothing. This stand-in has a small frame: one poll, and
+    # when something is ready the original handles it (poll is level-triggered, so what was
+    # ready still is). Not on CPython (the host tests), whose asyncio has no `core`.
+    q = getattr(getattr(asyncio, "core", None), "_io_queue", None)
+    if q is None or "wait_io_event" in q.__dict__:
+        return
+    ipoll = q.poller.ipoll
+    full = type(q).wait_io_event
+
+    def wait_io_event(dt):
+        if next(ipoll(dt), None) is not None:
+            full(q, 0)
+
+    q.wait_io_event = wait_io_event
+
+
 class Charger:
     def __init__(self, hw, settings, board, log):
         self.hw = hw
@@ -70,6 +92,7 @@ class Charger:
         self.ticks = 0
 
     def start(self, wifi=None):
+        _quiet_waits()
         self.hw.start()
         asyncio.get_event_loop().set_exception_handler(self._crash)
         asyncio.create_task(self._hardware_loop())

@@ -1,8 +1,9 @@
 # The simulator's console (host board): command lines on stdin drive the simulated hardware, and
 # `status` prints one JSON line on stdout. This is the stable contract tools/sim exposes:
 #   plug C | unplug C | card C TAG | ev C AMPS | fault C [CODE] | clear C | status | quit
-#   mem [reset]: one JSON line {"mem": {"alloc", "free", "peak", "code", "drops", "total"}} after a
-#   gc.collect() (see mem_report() below; "reset" restarts the peak from the heap in use now).
+#   mem [reset]: one JSON line {"mem": {"alloc", "free", "peak", "code", "drops", "total",
+#   "threshold"}} after a gc.collect() (see mem_report() below; "reset" restarts the peak from
+#   the heap in use now).
 #   lock C ok|fail|fixed: the connector's cable lock works, fails (never ends where it is sent),
 #   or is absent (a fixed cable).
 # Logs go to stderr; stdout carries only status and mem lines. plug, unplug, ev and lock act on
@@ -26,6 +27,7 @@ import micropython
 #           (the `mem` command's own collection is not counted).
 #   total - bytes allocated since boot, garbage included (micropython.mem_total(), on ports built
 #           with MICROPY_MEM_STATS such as the unix port; None elsewhere): the allocation rate.
+#   threshold - gc.threshold(): the allocation after which the runtime collects (main.py).
 peak = None  # None: the sampler is off
 drops = 0
 _last = 0
@@ -59,7 +61,7 @@ def mem_report(reset=False):
     a = gc.mem_alloc()
     total = getattr(micropython, "mem_total", None)
     r = {"alloc": a, "free": gc.mem_free(), "peak": peak, "code": memstat.code, "drops": drops,
-         "total": total() if total else None}
+         "total": total() if total else None, "threshold": gc.threshold()}
     _last = a
     if reset and peak is not None:
         peak = a
