@@ -13,6 +13,18 @@ def log(msg):
 
 
 def main():
+    import gc
+
+    # Besides when the heap is full, collect each time 1/32 of it has been allocated: garbage is
+    # reclaimed while it is a few KB, so new objects fill the holes low in the heap and the free
+    # space stays in one piece. Waiting for a full heap leaves the long-lived objects (start-up's
+    # imports, the engine's state) strewn over all of it, and a larger block (the answer to
+    # GetConfiguration, a .mpy being loaded) then fails while the free heap, in pieces, would
+    # hold it several times. Measured
+    # with tools/sim --mpy (docs/hardware.md, "Memory"). From the first line: start-up's imports
+    # are where most of the heap gets its long-lived objects.
+    if hasattr(gc, "threshold"):
+        gc.threshold((gc.mem_free() + gc.mem_alloc()) >> 5)
     import startup
 
     built = startup.build(log)
