@@ -137,3 +137,19 @@ def test_meter_value_selection_units_and_phases(tmp_path, monkeypatch):
     assert ("SoC", None) not in sv  # the meter cannot read it: left out, not invented
     assert all(v["context"] == "Sample.Periodic" for v in mv["sampledValue"])
     assert cp.sample(1, "Sample.Periodic", "StopTxnSampledData") is None  # empty key
+
+
+def test_plug_and_unplug_collect_garbage_on_micropython(c, monkeypatch):
+    # What a transaction keeps is made around these events: collected first, the heap puts it
+    # low instead of splitting its largest free block. Other events do not collect.
+    calls = []
+    monkeypatch.setattr(connector, "MICROPYTHON", True)
+    monkeypatch.setattr(connector.gc, "collect", lambda: calls.append(1))
+    c.event(connector.EV_PLUGGED)
+    assert len(calls) == 1
+    c.event(connector.EV_CHARGING)
+    c.event(connector.EV_SUSPENDED)
+    c.event(connector.FAULT, "GroundFailure")
+    assert len(calls) == 1
+    c.event(connector.EV_UNPLUGGED)
+    assert len(calls) == 2

@@ -2,7 +2,9 @@
 # ChargePointStatus (1.6 spec §7.7) derived from them. The status is computed from the inputs
 # rather than stored as transitions, so no sequence of events can leave it stale; every change is
 # handed to the engine, which sends the StatusNotification (§4.9).
-from .compat import const
+import gc
+
+from .compat import MICROPYTHON, const
 from .config import listed
 
 AVAILABLE = "Available"
@@ -113,6 +115,13 @@ class Connector:
 
     def event(self, ev, info=None):
         """Apply one hardware event, then report the new status if it changed."""
+        if ev <= EV_UNPLUGGED and MICROPYTHON:
+            # A transaction is about to begin or has ended: what lives as long as it does (the
+            # Transaction, its metering task, its queued messages) is made about now. Collected
+            # first, the heap places them in the holes at its bottom; between collections they
+            # would land wherever allocation had got to, splitting the largest free block (a
+            # plug is rare, a collection a few ms).
+            gc.collect()
         if ev == EV_PLUGGED:
             self.plugged = True
             self.info = None
