@@ -74,6 +74,23 @@ def test_profile_keys_and_versions(csms):
     run(main())
 
 
+def test_tags_in_any_case(csms):
+    # idTags are CiString20: a list sent in lower or mixed case is found in any case, kept in
+    # order with upper-case ones, and two spellings of one tag are a duplicate (Failed).
+    async def main():
+        cp = await online(csms)
+        ll = cp.local_list
+        tags = ["abc1", "ABC2", "aBc3", "123", "ABC0"]
+        assert await send(csms, 1, "Full", [entry(t) for t in tags]) == "Accepted"
+        assert all(ll.get(t.upper()) == ("Accepted", None) for t in tags)
+        assert all(ll.get(t.lower()) == ("Accepted", None) for t in tags)
+        assert await send(csms, 2, "Full", [entry("dup1"), entry("DUP1")]) == "Failed"
+        assert await version(csms) == 1
+        await cp.stop()
+
+    run(main())
+
+
 def test_full_and_differential_contents(csms):
     async def main():
         cp = await online(csms)

@@ -206,8 +206,11 @@ def _check(entries, full):
     SendLocalList holds no second copy of its entries."""
     for d in entries:
         # Upper-cased in place: sorted by it, the entries are in their keys' order (NUL-padded
-        # UTF-8), and sort() needs no key string per comparison.
-        d["idTag"] = d["idTag"].upper()
+        # UTF-8), and sort() needs no key string per comparison. Most tags are upper-case
+        # already: no second string of each then.
+        t = d["idTag"]
+        if not t.isupper():
+            d["idTag"] = t.upper()
         info = d.get("idTagInfo")
         if _key(d["idTag"]) is None or (info is None and full):
             return False
