@@ -32,13 +32,11 @@ _SOURCES = const(5)
 
 def _quiet_waits():
     # A task waking from a timed sleep costs MicroPython's asyncio two calls of
-    # IOQueue.wait_io_event (the wait, then a poll that does not wait), whose frame is too large
-    # for the C stack (hal/__init__.py): 2 x 144 bytes from the heap on the unix port (~72 B
-    # on a 32-bit MCU). Freed at once, but the hardware loop wakes 20 times a second: 5.8 KB/s
-    # of allocation at idle, which also counts towards gc.threshold (main.py) and so made a
-    # collection every few seconds for nothing. This stand-in has a small frame: one poll, and
-    # when something is ready the original handles it (poll is level-triggered, so what was
-    # ready still is). Not on CPython (the host tests), whose asyncio has no `core`.
+    # IOQueue.wait_io_event, whose frame is too large for the C stack (hal/__init__.py): 2 x 144
+    # bytes of heap (64-bit). Freed at once, but the hardware loop wakes 20 times a second: 5.8
+    # KB/s at idle, counted by gc.threshold (main.py): a collection every second for nothing.
+    # This stand-in has a small frame: one poll; when something is ready, the original handles
+    # it (poll is level-triggered: it still is). CPython's asyncio (host tests) has no `core`.
     q = getattr(getattr(asyncio, "core", None), "_io_queue", None)
     if q is None or "wait_io_event" in q.__dict__:
         return
@@ -109,14 +107,23 @@ class Charger:
 
     # ---- the library's callback -------------------------------------------------------------
 
+    # The library asks for each measurand of each connector every MeterValueSampleInterval: that
+    # path has frames small enough for the C stack (hal/__init__.py); callback()'s whole body
+    # in one frame took 136 bytes of heap per reading.
     def callback(self, reason, cid, value):
         if reason == api.GET_METER_VALUE:
-            p = self.hw.port(cid)
-            if value == "Current.Offered":
-                return p.pilot.offered
-            if value == ENERGY:  # on flash before the library journals it
-                return self.register.report(cid, p.meter.read(ENERGY))
-            return p.meter.read(value)
+            return self._reading(cid, value)
+        return self._event(reason, cid, value)
+
+    def _reading(self, cid, value):
+        p = self.hw.port(cid)
+        if value == "Current.Offered":
+            return p.pilot.offered
+        if value == ENERGY:  # on flash before the library journals it
+            return self.register.report(cid, p.meter.read(ENERGY))
+        return p.meter.read(value)
+
+    def _event(self, reason, cid, value):
         if reason == api.START_CHARGING:
             self.sessions[cid] = value
             asyncio.create_task(self._start_when_plugged(value))

@@ -3,6 +3,7 @@
 # interpreter the boards run, and ADC processing allocates nothing per sample there.
 import gc
 import math
+import micropython
 import random
 import sys
 
@@ -146,6 +147,7 @@ sys.modules["machine"] = Machine
 import boards.esp32_devkitc as board  # noqa: E402
 from charger import Charger  # noqa: E402
 from hal.hardware import Hardware  # noqa: E402
+from ocpp import api  # noqa: E402
 from ocpp.compat import ticks_ms  # noqa: E402
 
 hw = Hardware(board, 1, print)
@@ -165,4 +167,20 @@ ch.ticks = sys.maxsize  # as after years of ticks: the count must not stay a big
 ticks(40)
 assert alloc(lambda: ticks(40)) == 0  # 40 ticks: two measurements, eight reader polls
 assert ch.hw.port(1).pilot.state == "A"
+
+
+def allocs(fn):
+    # Bytes allocated, those freed at once included: a frame too large for the C stack.
+    a = micropython.mem_total()
+    fn()
+    return micropython.mem_total() - a
+
+
+assert allocs(lambda: ticks(40)) == 0
+# The library reads every measurand of every connector each MeterValueSampleInterval. (Amps are
+# a float: one small object.)
+for what in ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Offered",
+             "Voltage"):
+    assert allocs(lambda: ch.callback(api.GET_METER_VALUE, 1, what)) == 0, what
+assert allocs(lambda: ch.callback(api.GET_METER_VALUE, 1, "Current.Import")) <= 32
 print("OK")
