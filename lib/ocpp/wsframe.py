@@ -314,6 +314,11 @@ class WebSocket:
         if w is None or self._close_sent or len(data) > _CHUNK or self._lock.locked():
             return self._frame(op, data)
         w.write(self._build(op, data))
+        if MICROPYTHON and not getattr(w, "out_buf", True):
+            # MicroPython's Stream.write() gave the socket all of it, keeping nothing in out_buf
+            # for drain() to write: drain() would only yield once, as sleep_ms(0) does without
+            # a coroutine object.
+            return asyncio.sleep_ms(0)
         return w.drain()
 
     def _build(self, op, data):
