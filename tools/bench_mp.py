@@ -3,7 +3,8 @@
 #   MICROPYPATH=build/lib:build/firmware:build:.frozen micropython tools/bench_mp.py MODE ARGS
 # MODE: imports MOD.. (heap cost of each import) | alloc K stack|rpc (bytes per message, mean of
 # K, gc.disable()) | soak N (mixed messages: growth, largest free block) | cpu N gc|nogc (round
-# trip vs json.dumps + json.loads of the same frames) | quick (all, a few messages: the test).
+# trip vs json.dumps + json.loads of the same frames) | session TX MV HB LIST [SHIFT] (the
+# issue's standard session: live state per stage) | quick (all, a few messages: the test).
 # The central system is an in-process peer answering at once, as the byte stream under the real
 # ws.WebSocket ("stack") or as a fake WebSocket object in place of ocpp.ws.connect ("rpc": engine
 # + rpc + json only); its own allocations and time are subtracted. Output: "BENCH {json}"
@@ -462,18 +463,24 @@ def live(res, key, base):
     res[key] = gc.mem_alloc() - base
 
 
-async def session(tx_n, mv_n, hb_n, list_n):
+async def session(tx_n, mv_n, hb_n, list_n, shift=5):
     """The issue's standard session on the engine alone, 1 connector, in-process: boot, tx_n
     transactions of mv_n MeterValues (4 measurands), hb_n Heartbeats, a SendLocalList of
     list_n entries, a full GetConfiguration. Prints the live state (after gc.collect(), code
     excluded) at each stage; run under -X heapsize=N by tools/bench.py to find the smallest
-    heap that completes it, whose difference to "code" is the peak live state + fragmentation."""
+    heap that completes it, whose difference to "code" is the peak live state + fragmentation.
+    As firmware/main.py does, the heap is collected each time 1/2**shift of it has been
+    allocated (shift 0: only when full): the free space then stays in fewer, larger pieces."""
+    gc_threshold = 0
+    if shift and hasattr(gc, "threshold"):
+        gc_threshold = (gc.mem_free() + gc.mem_alloc()) >> shift
+        gc.threshold(gc_threshold)
     from ocpp import api  # noqa: F401  (the code first, so that "code" is all of it)
     from ocpp.profiles import localauth  # noqa: F401
 
     gc.collect()
     base = gc.mem_alloc()
-    res = {"code": base}
+    res = {"code": base, "gc_threshold": gc_threshold}
     cp, peer = await boot(True, False, ("localauth",), True)
     await settle(peer, 100)
     live(res, "idle", base)
@@ -503,6 +510,7 @@ async def session(tx_n, mv_n, hb_n, list_n):
     live(res, "after GetConfiguration", base)
     emit({"session": res})
     await cp.stop()
+    gc.threshold(-1)  # quick mode runs more after this
 
 
 def imports(names):
@@ -534,7 +542,7 @@ def main(argv):
     elif mode == "cpu":
         asyncio.run(cpu(int(argv[1]), argv[2] == "nogc"))
     elif mode == "session":
-        asyncio.run(session(*(int(a) for a in argv[1:5])))
+        asyncio.run(session(*(int(a) for a in argv[1:6])))
     elif mode == "quick":
         imports(["ocpp.compat", "ocpp.api"])
         asyncio.run(alloc(5, True, 300))
