@@ -1,10 +1,11 @@
 # OCPP-J RPC framework (OCPP-J 1.6 spec §4): CALL / CALLRESULT / CALLERROR frames, unique message
-# ids, at most one outstanding CALL (§4.1.1), a call timeout, and payload checks that map a bad
-# incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
+# ids, at most one outstanding CALL (§4.1.1), a call timeout, and payload checks (payload.py)
+# that map a bad incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
 import json
 
 from . import compat
 from .compat import Waker, const, ticks_add, ticks_diff, ticks_ms, wait_for_ms
+from .payload import ARR, BOOL, ENUM, INT, NUM, OBJ, REQ, STR, TIME, check  # noqa: F401
 from .wsmask import same
 
 CALL = const(2)
@@ -14,19 +15,6 @@ CALLERROR = const(4)
 _MAX_ID = const(36)  # §4.1.4: message ids are at most 36 characters
 _OUT = const(1024)  # the CALL frame is written into a buffer this long; a longer one, apart
 _ID = const(4)  # where the id starts in a frame: behind '[2,"'
-
-# Field kinds of the compact payload descriptions (see check()). A description is a tuple of
-# (name, kind, arg) triples; `kind | REQ` marks a required field.
-INT = const(1)  # arg: None or (min, max)
-STR = const(2)  # arg: maximum length (the CiStringNType of the 1.6 schemas) or None
-ENUM = const(3)  # arg: tuple of allowed strings
-OBJ = const(4)  # arg: nested description or None (any object)
-NUM = const(5)  # int or float (decimal in the schemas)
-BOOL = const(6)
-ARR = const(7)  # arg: description of each element (an object) or None
-TIME = const(8)  # dateTime string
-REQ = const(16)
-_KIND = const(15)
 
 
 class CallError(Exception):
@@ -47,74 +35,6 @@ class Timeout(CallError):
     def __init__(self, sent=True):
         super().__init__("Timeout", "no answer in time")
         self.sent = sent  # False: it timed out queueing behind other calls, never sent
-
-
-def check(payload, spec):
-    """Check a payload against a compact description. Returns None when it conforms, else
-    (errorCode, description) with the §4.2.3 code: a wrong JSON type is a
-    TypeConstraintViolation, a missing required field an OccurenceConstraintViolation (the
-    spec's spelling), a value outside its enumeration or range a PropertyConstraintViolation, and
-    a field the action does not define a FormationViolation (the schemas forbid extra fields)."""
-    if not isinstance(payload, dict):
-        return "FormationViolation", "payload is not an object"
-    for name, kind, arg in spec:
-        v = payload.get(name)
-        if v is None:
-            if name in payload:  # JSON null is not a value of any OCPP field
-                return "TypeConstraintViolation", name + " is null"
-            if kind & REQ:
-                return "OccurenceConstraintViolation", name + " is required"
-            continue
-        err = _check_value(name, v, kind & _KIND, arg)
-        if err:
-            return err
-    if len(payload) > len(spec):
-        # Only then can there be a field we do not know; this keeps the common path cheap.
-        for name in payload:
-            for f in spec:
-                if f[0] == name:
-                    break
-            else:
-                return "FormationViolation", name + " is not a field of this action"
-    return None
-
-
-def _check_value(name, v, kind, arg):
-    if kind == INT:
-        if not isinstance(v, int) or isinstance(v, bool):
-            return "TypeConstraintViolation", name + " must be an integer"
-        if arg and not arg[0] <= v <= arg[1]:
-            return "PropertyConstraintViolation", name + " out of range"
-    elif kind == STR or kind == TIME:
-        if not isinstance(v, str):
-            return "TypeConstraintViolation", name + " must be a string"
-        if kind == STR and arg and len(v) > arg:
-            return "TypeConstraintViolation", name + " too long"
-    elif kind == ENUM:
-        if not isinstance(v, str):
-            return "TypeConstraintViolation", name + " must be a string"
-        if v not in arg:
-            return "PropertyConstraintViolation", name + " has no valid value"
-    elif kind == NUM:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            return "TypeConstraintViolation", name + " must be a number"
-    elif kind == BOOL:
-        if not isinstance(v, bool):
-            return "TypeConstraintViolation", name + " must be a boolean"
-    elif kind == OBJ:
-        if not isinstance(v, dict):
-            return "TypeConstraintViolation", name + " must be an object"
-        if arg:
-            return check(v, arg)
-    elif kind == ARR:
-        if not isinstance(v, list):
-            return "TypeConstraintViolation", name + " must be an array"
-        if arg:
-            for item in v:
-                err = check(item, arg)
-                if err:
-                    return err
-    return None
 
 
 _NOT_JSON = object()
