@@ -308,17 +308,13 @@ class WebSocket:
         # and now, whole: the caller awaits only the stream's drain(). That saves the coroutine
         # objects of a frame per message; anything else goes through _frame.
         # A write that fails raises its OSError from here, as drain() does when awaited: the
-        # connection is lost, recv() will say so too. (No try here: on MicroPython a plain
-        # function with one gets its frame allocated per call.)
+        # connection is lost, recv() will say so too. (No try: it gets a frame allocated.)
         w = self._w
         if w is None or self._close_sent or len(data) > _CHUNK or self._lock.locked():
             return self._frame(op, data)
         w.write(self._build(op, data))
-        if MICROPYTHON and not getattr(w, "out_buf", True):
-            # MicroPython's Stream.write() gave the socket all of it, keeping nothing in out_buf
-            # for drain() to write: drain() would only yield once, as sleep_ms(0) does without
-            # a coroutine object.
-            return asyncio.sleep_ms(0)
+        if MICROPYTHON and not getattr(w, "out_buf", True):  # Stream.write() sent it all:
+            return asyncio.sleep_ms(0)  # drain() would only yield, at a coroutine object's cost
         return w.drain()
 
     def _build(self, op, data):
