@@ -86,7 +86,8 @@ def build(log):
             board.NAME, len(board.CONNECTORS), n))
         n = s["connectors"] = len(board.CONNECTORS)
     from charger import Charger
-    from hal.hardware import Hardware, load_drivers
+    from hal.build import load_drivers
+    from hal.hardware import Hardware
 
     load_drivers(board, n)
 
