@@ -485,6 +485,20 @@ def test_long_messages_get_a_buffer_of_their_own(cls):
     assert [(op, p) for _, op, p, _, _ in client_frames(fake.out)] == [(10, b"p")]
 
 
+@pytest.mark.parametrize("cls", FAKES)
+def test_a_long_single_frame_gets_a_buffer_of_its_length(cls):
+    # Not max_size: on a small heap one 60 KB block may not exist when 3 KB do.
+    long1 = os.urandom(3000)
+    fake, sock = new_ws(frame(2, long1) + frame(1, b"end"), cls, max_size=60000)
+
+    async def go():
+        assert await sock.recv() == (False, long1)
+        assert 3000 < len(sock._buf) < 3300  # handed out of the buffer it was read into
+        assert await sock.recv() == (True, b"end")
+
+    run(go())
+
+
 def test_long_message_without_memory_for_it(monkeypatch):
     fake, sock = new_ws(frame(1, b"ok") + frame(2, b"y" * 3000), max_size=5000)
 

@@ -111,6 +111,7 @@ class WebSocket:
                 p = self._rp
                 got = self._re - p
                 h = 2  # the header's length, once its second byte is in
+                whole = False
                 if got >= 2:
                     b0 = buf[p]
                     n = buf[p + 1] & 0x7F
@@ -146,7 +147,8 @@ class WebSocket:
                         continue
                 # More bytes: as many as the stream has and the buffer takes.
                 if self._re == len(buf):  # full, the frame not complete: a long message
-                    buf = self._grow()
+                    # A single-frame message needs only its own length; fragments, max_size.
+                    buf = self._grow(h + n if whole else self.max_size)
                     if buf is None:
                         await self._fail(1009, "no memory for a message that long")
                 if self._readinto is not None:
@@ -167,11 +169,11 @@ class WebSocket:
             r = "eof" if isinstance(e, EOFError) else "connection lost: %r" % e
             raise WSClosed(None, r) from None
 
-    def _grow(self):
-        # The buffer for a message longer than _RESIDENT -> it (None: no memory for it). Its
-        # length was checked against max_size, so max_size bytes (and headers) take it.
+    def _grow(self, size):
+        # The buffer for a message longer than _RESIDENT -> it (None: no memory for it). size
+        # was checked against max_size; the slack takes the start of the frame after it.
         try:
-            big = memoryview(bytearray(self.max_size + _SLACK))
+            big = memoryview(bytearray(size + _SLACK))
         except MemoryError:
             return None
         big[: self._re] = self._buf[: self._re]
