@@ -144,8 +144,10 @@ def _heap(t, r):
     if es.get("code"):
         t.text("engine alone (lib/ocpp, in-process, 1 connector), the standard session: %d tx x %d"
                % (es["tx"], es["mv"]))
-        t.text("MeterValues (4 measurands), %d Heartbeats, SendLocalList of %d, GetConfiguration:"
-               % (es["hb"], es["local_list"]))
+        t.text("MeterValues (4 measurands), %d Heartbeats, SendLocalList of %d, GetConfiguration"
+               % (es["hb"], es["local_list"])
+               + ("; gc.threshold(heap/32) as firmware/main.py:" if es.get("gc_threshold")
+                  else ":"))
         t.row("  state: idle after boot", n(es["idle"]), OCPP_BASE["idle"])
         t.row("  state: after the transactions", n(es["after transactions"]))
         t.row("  state: after SendLocalList / GetConfiguration", "%s / %s" % (
