@@ -31,9 +31,9 @@ def main():
     del startup
     import memstat
 
-    # Start-up's code, the hardware layer's builder, and the board file's dicts (now read into
-    # the hardware objects; the host board's simulated world keeps its own), leave the heap.
-    memstat.unload("startup", "hal.build", built and built[4])
+    # Start-up's code, and the board file's dicts (now read into the hardware objects; the host
+    # board's simulated world keeps its own), leave the heap.
+    memstat.unload("startup", built and built[4])
     if built is None:
         return
     charger, wifi, console, repl, _ = built

@@ -86,8 +86,7 @@ def build(log):
             board.NAME, len(board.CONNECTORS), n))
         n = s["connectors"] = len(board.CONNECTORS)
     from charger import Charger
-    from hal.build import load_drivers
-    from hal.hardware import Hardware
+    from hal.hardware import Hardware, load_drivers
 
     load_drivers(board, n)
 

@@ -247,9 +247,9 @@ built = startup.build(print)
 del startup
 gc.collect()
 code = memstat.code
-memstat.unload("startup", "hal.build", built[4])
-print("LOADED", sorted(m for m in ("startup", "settings", "hal.boardcheck", "hal.build",
-                                   "boards.mine") if m in sys.modules))
+memstat.unload("startup", built[4])
+print("LOADED", sorted(m for m in ("startup", "settings", "hal.boardcheck", "boards.mine")
+                       if m in sys.modules))
 print("CODE", code, memstat.code)
 built[0].tick(0)  # the charger still runs without them
 print("HW", built[0].hw.port(1).pilot.state)
@@ -257,9 +257,8 @@ print("HW", built[0].hw.port(1).pilot.state)
 
 
 def test_startup_leaves_only_what_runs(tmp_path):
-    # settings.py, the board checker, startup.py itself, the hardware layer's builder and the
-    # board file (its dicts are read into the hardware objects) are needed once: they must not
-    # stay in the heap.
+    # settings.py, the board checker, startup.py itself and the board file (its dicts are read
+    # into the hardware objects) are needed once: they must not stay in the heap.
     src = open(os.path.join(hwsupport.REPO, "boards", "pico_w.py")).read()
     r = start(tmp_path, json.dumps(dict(GOOD, board="mine", wifi_ssid="x")), src, AFTER_START)
     assert "LOADED []" in r.stdout, r.stdout + r.stderr

@@ -1,6 +1,6 @@
 # The charger's hardware layer: pilot, metering, contactor interlock, lock, LED, RFID, Wi-Fi, all
-# built from a board file (boards/) by hal.build. Only hal.build, hal.hardware and hal.wifi
-# touch `machine` and `network`; the rest takes pin objects, so the host tests run it on CPython.
+# built from a board file (boards/) by hal.hardware. Only hal.hardware and hal.wifi touch
+# `machine` and `network`; the rest takes pin objects, so the host tests run it on CPython.
 #
 # What runs on every tick of the hardware loop (20 a second) allocates nothing, so that it makes
 # no garbage for the collector and never waits on the allocator in the middle of a burst of ADC
