@@ -319,8 +319,14 @@ class Charger:
         il.fault = self._fault[cid]
         drawing = il.update()
         if drawing != self._drawing[cid]:
-            self._drawing[cid] = drawing
-            self.cp.connector_event(cid, api.EV_CHARGING if drawing else api.EV_SUSPENDED)
+            self._switched(cid, drawing)
+
+    def _switched(self, cid, drawing):
+        # Measure at once: the energy register holds the last power until the next measurement,
+        # and energy must stop counting when the contactor opens, not up to a second later.
+        self._drawing[cid] = drawing
+        self.hw.port(cid).meter.update(not drawing)
+        self.cp.connector_event(cid, api.EV_CHARGING if drawing else api.EV_SUSPENDED)
 
     def _pilot_changed(self, cid, state):
         self._set_fault(cid, PILOT, PILOT_FAULT if state in ("E", "F") else None)

@@ -251,6 +251,28 @@ def test_a_card_session_closes_and_opens_the_relay(csms):
     assert stop["reason"] == "EVDisconnected" and stop["meterStop"] >= 0
 
 
+def test_energy_stops_counting_when_the_contactor_opens(csms):
+    # The register holds the last power between measurements (one a second): the charger
+    # measures again when the contactor switches, so no energy is counted once it is open.
+    async def main():
+        rig = hwsupport.Rig(connectors=1)
+        await rig.start(csms)
+        ev, port = rig.world.ev(1), rig.hw.port(1)
+        ev.plugged = True
+        asyncio.ensure_future(rig.charger.card(1, "CARD1"))
+        await rig.until(lambda: port.meter.register.power_w > 3000, ticks=300)
+        rig.charger.ticks = 1  # the next periodic measurement is 19 ticks away
+        ev.max_a = 0  # the EV pauses: back to state B, the contactor opens
+        await rig.until(lambda: not rig.relay(1))
+        assert port.meter.register.power_w == 0
+        wh = port.meter.wh
+        await rig.tick(40)
+        assert port.meter.wh == wh
+        await rig.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
 def test_faults_open_the_relay_and_are_reported(csms):
     async def main():
         rig = hwsupport.Rig(connectors=1)
