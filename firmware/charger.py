@@ -176,6 +176,11 @@ class Charger:
                 return
             await self.stop(cid, "Local", tag)
             return
+        if sess is not None and sess.tx is not None:
+            # Stopped, its StopTransaction on its way (stop() awaits the answer): a new card is a
+            # new session, not one to ignore until the central system answers.
+            sess.close()
+            self.sessions[cid] = sess = None
         if sess is not None and not sess.closed:
             if sess.id_tag == tag:  # the same card again before plugging in: cancel
                 sess.close()
@@ -239,7 +244,8 @@ class Charger:
         self._apply(cid)
         r = await sess.stop_transaction(self.energy_wh(cid, True), reason=reason, id_tag=tag)
         sess.close()
-        self.sessions[cid] = None
+        if self.sessions[cid] is sess:  # (not a card's new session meanwhile)
+            self.sessions[cid] = None
         return r
 
     async def _start_when_plugged(self, sess):
@@ -324,8 +330,12 @@ class Charger:
     def _switched(self, cid, drawing):
         # Measure at once: the energy register holds the last power until the next measurement,
         # and energy must stop counting when the contactor opens, not up to a second later.
+        # If the measurement is disturbed, an open contactor still means no power (a welded one
+        # is a fault of its own, PowerSwitchFailure, and the next measurement sees its current).
         self._drawing[cid] = drawing
-        self.hw.port(cid).meter.update(not drawing)
+        m = self.hw.port(cid).meter
+        if not m.update(not drawing) and not drawing:
+            m.register.set_power(0, ticks_ms())
         self.cp.connector_event(cid, api.EV_CHARGING if drawing else api.EV_SUSPENDED)
 
     def _pilot_changed(self, cid, state):
