@@ -39,18 +39,25 @@ def mv(cid, wh, ts=TS, extra=()):
 
 # ---- the codec ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("payload", [
-    {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS},
-    {"meterStop": 22345, "timestamp": TS, "reason": "Local", "idTag": "04A2B3C4D5E6F7"},
-    {"meterStop": 5, "timestamp": TS, "reason": "PowerLoss"},
-    {"meterStop": 5, "timestamp": TS, "reason": "EVDisconnected",
-     "transactionData": [mv(1, 3)["meterValue"][0], mv(1, 5)["meterValue"][0]]},
+# MeterValues both the codec and the wire form are tried on: a phase with its unit, and two
+# meterValues, one of them with an empty Raw value.
+MV_SHARED = [
     mv(2, 99999, extra=[{"value": "16.0", "measurand": "Current.Import", "phase": "L1",
                          "unit": "A", "context": "Sample.Periodic"}]),
     {"connectorId": 1, "meterValue": [
         {"timestamp": TS, "sampledValue": [{"value": "1"}, {"value": "", "format": "Raw",
                                                             "location": "Outlet"}]},
         {"timestamp": "2026-03-01T10:00:01Z", "sampledValue": [{"value": "é"}]}]},
+]
+
+
+@pytest.mark.parametrize("payload", [
+    {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS},
+    {"meterStop": 22345, "timestamp": TS, "reason": "Local", "idTag": "04A2B3C4D5E6F7"},
+    {"meterStop": 5, "timestamp": TS, "reason": "PowerLoss"},
+    {"meterStop": 5, "timestamp": TS, "reason": "EVDisconnected",
+     "transactionData": [mv(1, 3)["meterValue"][0], mv(1, 5)["meterValue"][0]]},
+    *MV_SHARED,
     # The MeterValues shape with something the compact form cannot hold: JSON instead.
     {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
         {"value": "1", "unit": "furlong"}]}]},
@@ -104,12 +111,7 @@ def test_codec_rejects_garbage(bad):
 
 MV_FORMS = [
     mv(1, 12345), mv(255, 0, "2106-02-07T06:28:15Z"), mv(0, 5, "1970-01-01T00:00:00Z"),
-    mv(2, 99999, extra=[{"value": "16.0", "measurand": "Current.Import", "phase": "L1",
-                         "unit": "A", "context": "Sample.Periodic"}]),
-    {"connectorId": 1, "meterValue": [
-        {"timestamp": TS, "sampledValue": [{"value": "1"}, {"value": "", "format": "Raw",
-                                                            "location": "Outlet"}]},
-        {"timestamp": "2026-03-01T10:00:01Z", "sampledValue": [{"value": "é"}]}]},
+    *MV_SHARED,
     # Value text JSON must escape: never from our meter, still written right.
     {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [
         {"value": 'a"b\\c\x01\x1f', "measurand": "SoC", "unit": "Percent"}]}]},

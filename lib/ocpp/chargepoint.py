@@ -286,9 +286,9 @@ class ChargePoint:
                 continue
             self.registration = r.get("status")
             if clock.set_from(r.get("currentTime", "")):
-                # The clock-aligned meter task sleeps while the clock is unknown: now it is.
-                for w in self.meter_wakers:
-                    w.wake()
+                from . import metering
+
+                metering.wake(self)  # the clock-aligned task sleeps while the clock is unknown
             interval = r.get("interval", 0)
             self.log("engine: boot %s, interval %s" % (self.registration, interval))
             if self.registration == "Accepted":

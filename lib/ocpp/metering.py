@@ -5,7 +5,7 @@
 import struct
 
 from . import clock, jcodec
-from .mvjson import int_into
+from .wsmask import int_into
 from .compat import Waker, const
 from .config import listed
 
@@ -30,11 +30,10 @@ def sample(cp, cid, context, key, ts=None):
     when the meter gives none of them. An item such as Current.Import.L1 is asked of the
     callback whole and sent as measurand plus phase."""
     values = None
-    for item, m, phase, unit, _ in _items(cp, key):
+    for item, m, phase, unit, _, whole in _items(cp, key):
         v = cp.meter(cid, item)
         if v is None:
             continue
-        whole = m.startswith("Energy")  # §7.33 allows decimals; a register counts whole Wh
         sv = {"value": str(int(v) if whole else v), "context": context, "measurand": m}
         if phase:
             sv["phase"] = phase
@@ -67,7 +66,7 @@ def sample_into(cp, cid, context, key, secs, b, i):
         for it in items:
             v = cp.meter(cid, it[0])
             if v is not None:
-                j = _value_into(b, j, it[4], ctx, v, it[1])
+                j = _value_into(b, j, it[4], ctx, v, it[5])
                 n += 1
         if n:
             struct.pack_into(">BBBIB", b, i, 0, cid, 1, secs, n)
@@ -77,7 +76,7 @@ def sample_into(cp, cid, context, key, secs, b, i):
         return -1
 
 
-def _value_into(b, j, codes, ctx, v, m):
+def _value_into(b, j, codes, ctx, v, whole):
     # One sampled value into b at j: its bits and indexes (the context's added), then the
     # value as sample() writes it -> where it ends.
     b[j] = codes[0] | 1  # bit 0: a context
@@ -86,7 +85,7 @@ def _value_into(b, j, codes, ctx, v, m):
     for k in range(1, len(codes)):
         b[j] = codes[k]
         j += 1
-    if m.startswith("Energy"):  # as in sample()
+    if whole:  # as in sample()
         v = int(v)
     if type(v) is int:
         end = int_into(b, j + 1, v)
@@ -117,8 +116,9 @@ def queue(cp, cid, tx, context, key, secs):
 
 
 def _items(cp, key):
-    # The key's items as (item, measurand, phase, unit, jcodec.codes() of them), parsed once
-    # per value of the key: the split and the lookups would otherwise be paid at every sample.
+    # The key's items as (item, measurand, phase, unit, jcodec.codes() of them, whole: sent as
+    # an int), parsed once per value of the key: the split and the lookups would otherwise be
+    # paid at every sample.
     csl = cp.config.get(key)
     memo = cp.sampling.get(key)
     if memo is not None and memo[0] == csl:
@@ -136,7 +136,9 @@ def _items(cp, key):
             if m.startswith(prefix):
                 unit = u
                 break
-        items.append((item, m, phase, unit, jcodec.codes(m, phase, unit)))
+        # §7.33 allows decimals; an energy register counts whole Wh.
+        whole = m.startswith("Energy")
+        items.append((item, m, phase, unit, jcodec.codes(m, phase, unit), whole))
     items = tuple(items)
     cp.sampling[key] = (csl, items)
     return items

@@ -4,32 +4,9 @@
 # few combinations sample after sample: their text is made once and remembered (_frag).
 from . import clock
 from .jcodec import FIELDS
-from .wsmask import text
+from .wsmask import int_into, text
 
 _frags = None  # a sampled value's shape -> the JSON text after its value: see _frag()
-
-
-def int_into(b, i, n):
-    """The decimal digits of the int n into b from i -> where they end. IndexError when they
-    do not fit (b is written by index only: past its end, that raises)."""
-    if n < 0:
-        b[i] = 45  # -
-        i += 1
-        n = -n
-    end = i
-    t = n
-    while True:  # count the digits first, then write them from the last
-        end += 1
-        t //= 10
-        if not t:
-            break
-    i = end
-    while True:
-        i -= 1
-        b[i] = 48 + n % 10
-        n //= 10
-        if not n:
-            return end
 
 
 def meter_values_json(p, k, txid, b, i):

@@ -6,7 +6,7 @@ import json
 from . import compat
 from .compat import Waker, const, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 from .payload import ARR, BOOL, ENUM, INT, NUM, OBJ, REQ, STR, TIME, check  # noqa: F401
-from .wsmask import same
+from .wsmask import int_into, same
 
 CALL = const(2)
 CALLRESULT = const(3)
@@ -119,25 +119,14 @@ class Rpc:
     def _put_id(self):
         # A new id into _out (§4.1.4: unique per sender on a connection) -> where it ends. A
         # per-boot random prefix keeps ids from repeating across reboots too, which makes
-        # central system logs unambiguous; a count follows it, written digit by digit.
+        # central system logs unambiguous; a count follows it.
         b = self._out
         if not self._seq:
             import os
 
             b[:13] = ('[2,"%08x-' % int.from_bytes(os.urandom(4), "big")).encode()
-        self._seq = s = self._seq + 1
-        end = 13
-        while True:  # its digits, counted
-            end += 1
-            s //= 10
-            if not s:
-                break
-        s = self._seq
-        i = end
-        while i > 13:
-            i -= 1
-            b[i] = 48 + s % 10
-            s //= 10
+        self._seq += 1
+        end = int_into(b, 13, self._seq)
         self._idlen = end - _ID
         return end
 

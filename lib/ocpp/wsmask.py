@@ -78,3 +78,26 @@ def text(dst, d, src, s, n):
             return -1
         dst[d + k] = c
     return d + n
+
+
+def int_into(b, i, n):
+    """The decimal digits of the int n into b from i -> where they end. IndexError when they
+    do not fit (b is written by index only: past its end, that raises)."""
+    if n < 0:
+        b[i] = 45  # -
+        i += 1
+        n = -n
+    end = i
+    t = n
+    while True:  # count the digits first, then write them from the last
+        end += 1
+        t //= 10
+        if not t:
+            break
+    i = end
+    while True:
+        i -= 1
+        b[i] = 48 + n % 10
+        n //= 10
+        if not n:
+            return end
