@@ -29,16 +29,24 @@ csms: setup
 
 mpy: setup $(DEVICE_MPY) package.json
 
-build/%.mpy: %.py $(STAMP)
+# MPY_OPT=-O3 compiles without line numbers (tracebacks then say line 0) and without asserts:
+# about 7 % less code, for a production board (`make deploy MPY_OPT=-O3`). The stamp names the
+# option, so changing it rebuilds everything.
+MPY_OPT ?=
+OPT_STAMP := build/.mpy-opt$(subst =,,$(subst -,,$(MPY_OPT)))
+$(OPT_STAMP): $(STAMP)
+	@mkdir -p build && rm -f build/.mpy-opt* && touch $@
+
+build/%.mpy: %.py $(STAMP) $(OPT_STAMP)
 	@mkdir -p $(dir $@)
-	$(MPYCROSS) -o $@ $<
+	$(MPYCROSS) $(MPY_OPT) -o $@ $<
 
 # The one native module (viper: WebSocket masking without allocation) is machine code for one
 # architecture: x64 for the unix port here; tools/deploy.py builds it for the board's.
 MPY_ARCH ?= x64
-build/lib/ocpp/_xor.mpy: lib/ocpp/_xor.py $(STAMP)
+build/lib/ocpp/_xor.mpy: lib/ocpp/_xor.py $(STAMP) $(OPT_STAMP)
 	@mkdir -p $(dir $@)
-	$(MPYCROSS) -march=$(MPY_ARCH) -o $@ $<
+	$(MPYCROSS) $(MPY_OPT) -march=$(MPY_ARCH) -o $@ $<
 
 test: setup mpy
 	$(VENV)/bin/pytest -q tests_host

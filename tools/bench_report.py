@@ -94,21 +94,25 @@ def _code(t, r):
                                           n(f["import_heap"], ""), err))
     groups = {}
     for f in c["files"]:
-        s = groups.setdefault(f["group"], [0, 0, 0])
+        s = groups.setdefault(f["group"], [0, 0, 0, 0])
         s[0] += f["mpy_bytes"] or 0
         s[1] += f["import_heap"] or 0
         s[2] += 1
+        s[3] += f.get("mpy_o3_bytes") or 0
     names = {"lib": "library lib/ocpp", "firmware": "firmware: charger, hal/, settings, ...",
              "board": "boards/ (all; a device ships one)", "entry": "main.py (run, not imported)",
              "host": "host-only: console, simmachine/"}
     t.text("")
-    t.text("%-44s %6s %10s %16s" % ("totals", "files", ".mpy B", "import heap B"))
+    t.text("%-40s %5s %9s %9s %14s" % ("totals", "files", ".mpy B", "-O3 B", "import heap B"))
     for grp in ("lib", "firmware", "board", "entry", "host"):
         if grp in groups:
             s = groups[grp]
-            t.text("%-44s %6d %10s %16s" % (names[grp], s[2], n(s[0], ""), n(s[1], "")))
+            t.text("%-40s %5d %9s %9s %14s" % (names[grp], s[2], n(s[0], ""), n(s[3], ""),
+                                              n(s[1], "")))
     dev = sum(s[0] for k, s in groups.items() if k != "host")
     t.row("all device .mpy (everything but host-only)", n(dev), OCPP_BASE["code"])
+    t.row("  the same compiled -O3 (make mpy MPY_OPT=-O3)",
+          n(sum(s[3] for k, s in groups.items() if k != "host")), "no line numbers, no asserts")
     t.row("all .mpy under build/ incl. host-only", n(sum(s[0] for s in groups.values())))
     t.row("heap in use before our imports (interpreter, script)", n(c["import_base"]))
     if c.get("stale_mpy"):
