@@ -5,9 +5,11 @@ import asyncio
 import gc
 
 from . import clock, ws
+from .auth import Cache
 from .compat import Waker, const, sleep_ms, ticks_diff, ticks_ms
 from .config import Config
 from .connector import Connector
+from .core import HANDLERS, KNOWN
 from .rpc import CallError, Offline, Rpc, Timeout
 from .txqueue import TxQueue
 
@@ -38,9 +40,6 @@ class ChargePoint:
         if key and not self.config.changed.get("AuthorizationKey"):
             self.config.fixed["AuthorizationKey"] = key
         self.connectors = [Connector(self, i) for i in range(n + 1)]  # [0] = the charger
-        from .auth import Cache
-        from .core import HANDLERS, KNOWN
-
         self.auth_cache = Cache(self)
         self.local_list = None  # set by the LocalAuthListManagement profile when enabled
         handlers = HANDLERS(self)
