@@ -163,6 +163,51 @@ def test_authorize_timeout_is_a_result_not_a_hang(csms):
     assert took < 2
 
 
+def test_start_waits_for_its_answer_no_longer_than_asked(csms):
+    # The transaction starts locally either way; the call returns TIMEOUT while the message is
+    # still on its way.
+    csms.silent.add("StartTransaction")
+
+    async def main():
+        cp = api.init(INFO, CS, Meter())
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        loop = asyncio.get_running_loop()
+        sess = cp.session_open(1)
+        sess.accept("X1")
+        t = loop.time()
+        status = await sess.start_transaction(0, 1, 300)
+        took = loop.time() - t
+        running = sess.tx is not None and cp.connectors[1].tx is sess.tx
+        await cp.stop()
+        return status, took, running
+
+    status, took, running = run(main())
+    assert status == api.TIMEOUT and 0.25 < took < 2
+    assert running
+
+
+def test_start_and_stop_return_once_answered(csms):
+    # Woken by the answer, not at the end of the timeout.
+    async def main():
+        cp = api.init(INFO, CS, Meter())
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        loop = asyncio.get_running_loop()
+        sess = cp.session_open(1)
+        sess.accept("X1")
+        t = loop.time()
+        started = await sess.start_transaction(0, 1, 20000)
+        stopped = await sess.stop_transaction(10, 20000)
+        took = loop.time() - t
+        await cp.stop()
+        return started, stopped, took
+
+    started, stopped, took = run(main())
+    assert started == stopped == "Accepted"
+    assert took < 5
+
+
 def test_start_refused_by_central_system_stops_the_transaction(csms):
     meter = Meter()
     csms.answers["StartTransaction"] = {"transactionId": 9, "idTagInfo": {"status": "Invalid"}}
