@@ -264,3 +264,34 @@ def test_metering_sleeps_until_due_and_wakes_on_a_change(csms):
         await cp.stop()
 
     run(main())
+
+
+def test_sampling_keeps_its_caches_only_while_a_transaction_runs(csms):
+    # The parsed measurand lists and the JSON of their shapes are made again by the next
+    # transaction: between transactions they are RAM for nothing.
+    from ocpp import mvjson
+
+    meter = Meter()
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        assert cp.config.change("MeterValueSampleInterval", "1") == "Accepted"
+        sessions = []
+        for cid in (1, 2):
+            sess = cp.session_open(cid)
+            sess.accept("TAG%d" % cid)
+            cp.connector_event(cid, api.EV_PLUGGED)
+            assert await sess.start_transaction(meter.wh, cid, 2000) == api.ACCEPTED
+            sessions.append(sess)
+        await csms.wait_for(lambda: len(csms.of("MeterValues")) >= 2, 3)
+        assert cp.sampling and mvjson._frags
+        assert await sessions[0].stop_transaction(meter.wh, 2000) == api.ACCEPTED
+        kept = bool(cp.sampling and mvjson._frags)  # connector 2 still samples
+        assert await sessions[1].stop_transaction(meter.wh, 2000) == api.ACCEPTED
+        dropped = not cp.sampling and mvjson._frags is None
+        await cp.stop()
+        return kept, dropped
+
+    assert run(main()) == (True, True)

@@ -251,6 +251,7 @@ class Session:
         if z.pending_inoperative and all(x.tx is None for x in cp.connectors[1:]):
             cp.set_operative(z, False)
         r = await _wait(item, timeout_ms)
+        metering.rest(cp)  # (once its MeterValues ahead of the Stop were sent, if they were)
         return ACCEPTED if isinstance(r, dict) else (TIMEOUT if r is None else r)
 
     def close(self):

@@ -74,6 +74,12 @@ def _frag(p, k):
     return frag
 
 
+def forget():
+    """Drop the remembered shapes (metering.rest(): no transaction runs)."""
+    global _frags
+    _frags = None
+
+
 def _put(b, i, x):
     # x (bytes) into b at i -> where it ends.
     j = i + len(x)
