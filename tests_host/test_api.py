@@ -244,7 +244,9 @@ def test_metering_sleeps_until_due_and_wakes_on_a_change(csms):
         cp.connector_event(1, api.EV_PLUGGED)
         assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
         await asyncio.sleep(1.2)
-        assert not csms.of("MeterValues") and len(cp.meter_wakers) == 2  # aligned + this one
+        # This transaction's task; none for clock-aligned data while its interval is 0.
+        assert not csms.of("MeterValues") and len(cp.meter_wakers) == 1
+        assert cp.aligned_task is None
         loop = asyncio.get_event_loop()
         changed = loop.time()
         assert cp.config.change("MeterValueSampleInterval", "1") == "Accepted"
@@ -255,12 +257,14 @@ def test_metering_sleeps_until_due_and_wakes_on_a_change(csms):
         await csms.wait_for(lambda: any(
             mv["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
             for mv in csms.of("MeterValues")), 3)
+        assert len(cp.meter_wakers) == 2 and cp.aligned_task is not None
         assert cp.config.change("ClockAlignedDataInterval", "0") == "Accepted"
         assert cp.config.change("MeterValueSampleInterval", "3600") == "Accepted"
-        await asyncio.sleep(0.2)  # the task asleep again, for an hour
+        await asyncio.sleep(0.2)  # the task asleep again, for an hour; the aligned one gone
+        assert len(cp.meter_wakers) == 1 and cp.aligned_task is None
         assert await sess.stop_transaction(meter.wh, 2000) == api.ACCEPTED
         await asyncio.sleep(0.1)
-        assert len(cp.meter_wakers) == 1  # the transaction's task has ended
+        assert not cp.meter_wakers  # the transaction's task has ended
         await cp.stop()
 
     run(main())

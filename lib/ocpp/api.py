@@ -69,6 +69,7 @@ class OCPP(ChargePoint):
     def _config_changed(self, key):
         super()._config_changed(key)
         metering.wake(self)  # an interval or a measurand list may have changed
+        metering.align(self)
 
     def sample(self, cid, context, key, ts=None):
         """One meterValue element (§7.33) of the measurands of the CSL key: metering.sample()."""

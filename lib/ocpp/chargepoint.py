@@ -67,6 +67,7 @@ class ChargePoint:
         self._status_wait = 0  # see _next_status()
         self._ping_wake = Waker()  # the pinger's
         self._task = None
+        self.aligned_task = None  # metering.aligned(), while ClockAlignedDataInterval > 0
         self.ca = None
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -81,15 +82,17 @@ class ChargePoint:
         for c in self.connectors:
             c.update()
         self._task = asyncio.create_task(self.run())
-        self._aligned = asyncio.create_task(metering.aligned(self))
+        metering.align(self)
         return self._task
 
     async def stop(self):
         """Stop the engine and close the connection cleanly (close code 1000)."""
         if self._task:
             self._task.cancel()
-            self._aligned.cancel()
             self._task = None
+            if self.aligned_task is not None:
+                self.aligned_task.cancel()
+                self.aligned_task = None
         sock = self.ws
         if sock is not None:
             await sock.close(1000)

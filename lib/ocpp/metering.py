@@ -2,6 +2,7 @@
 # ClockAlignedDataInterval, aligned to midnight UTC, §9.1.5) and the transactionData of
 # StopTransaction (StopTxnSampledData / StopTxnAlignedData, §4.10, §9.1.25, §9.1.27); and the
 # sampling itself, which all of them and the periodic samples (api.py) share.
+import asyncio
 import struct
 
 from . import clock, jcodec, mvjson
@@ -198,18 +199,29 @@ async def nap(w, ms):
         w.done()
 
 
+def align(cp):
+    """Start the clock-aligned task if ClockAlignedDataInterval asks for one and none runs (at
+    start and after a change of configuration): with the default, 0, there is no such task."""
+    if cp.aligned_task is None and cp.config.get("ClockAlignedDataInterval") > 0:
+        cp.aligned_task = asyncio.create_task(aligned(cp))
+
+
 async def aligned(cp):
     """One task for the whole charger: at each clock-aligned boundary, a Sample.Clock
-    MeterValues for every connector in a transaction, stamped with the boundary time."""
+    MeterValues for every connector in a transaction, stamped with the boundary time. It ends
+    when the interval is set to 0 (align() starts it again)."""
     last = None
     w = Waker()
     cp.meter_wakers.append(w)
     try:
         while True:
             interval = cp.config.get("ClockAlignedDataInterval")
-            if interval <= 0 or not clock.synced:
+            if interval <= 0:
+                cp.aligned_task = None
+                return
+            if not clock.synced:
                 last = None
-                await nap(w, _IDLE_MS)  # a new interval wakes us at once (wake())
+                await nap(w, _IDLE_MS)  # boot's setting of the clock wakes us at once (wake())
                 continue
             now = clock.now()
             slot = now - now % interval
