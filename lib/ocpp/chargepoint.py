@@ -121,7 +121,18 @@ class ChargePoint:
             self.connected = True
             helpers = (asyncio.create_task(self._outbox()), asyncio.create_task(self._pinger()))
             try:
-                await self._reader(sock)
+                # The connection's one coroutine, awaited here rather than wrapped in one of
+                # ours (~250 bytes for the connection's life): serve() answers each message as
+                # it comes; a loop over recv() for sockets without it (the test doubles of
+                # tools/bench_mp.py and tests_host/fakecsms.py).
+                h = hasattr(sock, "serve")
+                await (sock.serve(self.rpc.handle) if h else self._receive(sock))
+            except ws.WSClosed as e:
+                self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
+            except (OSError, ws.WSError) as e:
+                self.log("engine: connection lost (%r)" % e)
+            except Exception as e:  # a bug, or no memory: reconnect rather than stop for good
+                self.log("engine: reader failed (%r); reconnecting" % e)
             finally:
                 for t in helpers:
                     t.cancel()
@@ -157,24 +168,13 @@ class ChargePoint:
             self.ca = data
         return self.ca
 
-    async def _reader(self, sock):
-        # One coroutine for the connection: a loop over recv() makes one coroutine object per
-        # message. (The loop stays for sockets without serve(): test doubles such as those of
-        # tools/bench_mp.py and tests_host/fakecsms.py.)
-        try:
-            if hasattr(sock, "serve"):
-                await sock.serve(self.rpc.handle)
-            while True:
-                _, data = await sock.recv()
-                data = self.rpc.handle(data)
-                if data is not None:
-                    await sock.send(data)
-        except ws.WSClosed as e:
-            self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
-        except (OSError, ws.WSError) as e:
-            self.log("engine: connection lost (%r)" % e)
-        except Exception as e:  # a bug, or no memory: reconnect rather than stop for good
-            self.log("engine: reader failed (%r); reconnecting" % e)
+    async def _receive(self, sock):
+        # (A loop over recv() makes one coroutine object per message: serve() does not.)
+        while True:
+            _, data = await sock.recv()
+            data = self.rpc.handle(data)
+            if data is not None:
+                await sock.send(data)
 
     async def _pinger(self):
         # Dead-link detection (OCPP-J §5.3, errata 3.9): ping every WebSocketPingInterval and
