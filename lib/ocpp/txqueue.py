@@ -328,6 +328,10 @@ class TxQueue:
             self.live -= 7 + blen
             if kind == METER_VALUES:
                 self.mvs -= 1
+            if not self.count and not self.open:
+                # Nothing more to journal until the next transaction: the open append file
+                # (its buffer: ~1 KB on littlefs) need not stay in the heap meanwhile.
+                self.j.close()
         self.attempts = 0
         self._retry_at = None
         if kind != METER_VALUES:
