@@ -3,7 +3,7 @@
 # that map a bad incoming CALL onto the CALLERROR codes of §4.2.3 while the connection stays up.
 import json
 
-from . import compat
+from . import compat, jscan
 from .compat import Waker, const, ticks_add, ticks_diff, ticks_ms, wait_for_ms
 from .payload import ARR, BOOL, ENUM, INT, NUM, OBJ, REQ, STR, TIME, check  # noqa: F401
 from .wsmask import int_into, same
@@ -15,6 +15,8 @@ CALLERROR = const(4)
 _MAX_ID = const(36)  # §4.1.4: message ids are at most 36 characters
 _OUT = const(1024)  # the CALL frame is written into a buffer this long; a longer one, apart
 _ID = const(4)  # where the id starts in a frame: behind '[2,"'
+_LONG = const(512)  # a CALL this long may go to its handler unparsed (see _piecewise)
+_HEAD = const(128)  # the bytes of a CALL that hold its id and action
 
 
 class CallError(Exception):
@@ -87,7 +89,10 @@ def _outcome(r, then):
 class Rpc:
     """One OCPP-J endpoint over a WebSocket. `handlers` maps an action name to (description,
     function); the function takes the payload and returns the CALLRESULT payload (a dict), and
-    must not block: work that takes time is scheduled as a task after the answer goes out."""
+    must not block: work that takes time is scheduled as a task after the answer goes out.
+    A function whose description is None checks the payload itself, and takes a long one as
+    its JSON text (a memoryview) to read a piece at a time (jscan), raising ValueError where
+    it is not JSON."""
 
     def __init__(self, handlers, log):
         import asyncio
@@ -249,6 +254,10 @@ class Rpc:
         """Parse and route one message; returns the frame to send back, or None."""
         if self._idlen and self._quick(data):
             return None
+        if len(data) > _LONG and (data[1] == 0x32 or data[1] == "2"):  # [2: a long CALL
+            msg = self._piecewise(data)
+            if msg is not None:
+                return msg
         msg = _loads(data)
         if msg is _NOT_JSON:
             # No id can be read: answer with "-1", as OCPP 2.0.1 part 4 §4.2.3 defines for
@@ -333,14 +342,54 @@ class Rpc:
         spec, fn = entry
         if payload is None:
             payload = {}  # §4.2.1 allows null for "no payload"
-        err = check(payload, spec)
+        err = check(payload, spec) if spec is not None else None
         if err:
             return error_frame(uid, err[0], err[1])
+        return self._run(uid, action, fn, payload, False)
+
+    def _piecewise(self, data):
+        # A long CALL '[2,"<id>","<action>",{..}]' whose handler reads its payload's JSON text
+        # itself (its description is None): the payload goes to it unparsed, as a memoryview
+        # of the receive buffer. -> the reply, or None: the general way, also for text that is
+        # not JSON (or not compact enough for jscan), which then gets the answers it always had.
+        if isinstance(data, str):  # (from a test's fake WebSocket)
+            data = data.encode()
+        n = min(len(data), _HEAD)
+        try:
+            i = jscan.skip(data, 1, n)
+            if data[0] != 0x5B or data[i] != 0x32:  # [2
+                return None
+            i = jscan.after(data, i + 1, n)
+            e = jscan.string_end(data, i, n)
+            uid = jscan.load(data, i, e)
+            i = jscan.after(data, e, n)
+            e = jscan.string_end(data, i, n)
+            action = jscan.load(data, i, e)
+            i = jscan.after(data, e, n)
+            if data[i] != 0x7B:  # {
+                return None
+        except (ValueError, IndexError):
+            return None
+        entry = self.handlers.get(action)
+        if len(uid) > _MAX_ID or entry is None or entry[0] is not None:
+            return None
+        e = len(data) - 1
+        while e > i and data[e] in b" \t\r\n":
+            e -= 1
+        if data[e] != 0x5D:  # ]
+            return None
+        return self._run(uid, action, entry[1], memoryview(data)[i:e], True)
+
+    def _run(self, uid, action, fn, payload, text):
+        # fn(payload) -> the CALLRESULT or CALLERROR frame; None if the payload was its JSON
+        # text (`text`) and the handler found it is not JSON.
         try:
             result = fn(payload)
         except CallError as e:  # a handler's own verdict on the payload
             return error_frame(uid, e.code, e.description)
         except Exception as e:  # a handler bug must not take the connection down
+            if text and isinstance(e, (ValueError, IndexError)):
+                return None
             self.log("rpc: %s handler failed: %r" % (action, e))
             return error_frame(uid, "InternalError", action + " failed")
         f = self._result

@@ -17,8 +17,9 @@ import os
 import struct
 from binascii import crc32
 
-from .. import clock, config, rpc, store
+from .. import clock, config, jscan, rpc, store
 from ..compat import const
+from ..payload import check
 
 PROFILE = "LocalAuthListManagement"
 
@@ -30,6 +31,8 @@ _REC = "<24sBI23s"
 _REC_SIZE = const(52)
 _KEY = const(24)
 _STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+_DELETE = const(0xFF)  # the status of a new record that deletes its idTag
+_LIST = "localAuthorizationList"
 
 # The profile's configuration keys (§9.2). LocalAuthListMaxLength: 52 KB of flash when full;
 # SendLocalListMaxLength: ~5 KB of JSON, well inside one message.
@@ -123,9 +126,9 @@ class LocalList:
                     return _decode(rec)
         return None
 
-    def update(self, version, changes, full):
-        """Write the list: `changes` the AuthorizationData, checked and sorted by _check()
-        (an entry without idTagInfo deletes). Returns False (and leaves the list as it was)
+    def update(self, version, recs, order, full):
+        """Write the list: the new records in recs (_pack()), record order[0] first, in idTag
+        order (one with status _DELETE deletes). Returns False (and leaves the list as it was)
         when the result would exceed LocalAuthListMaxLength."""
         self._load()
         limit = self.cp.config.get("LocalAuthListMaxLength")
@@ -134,25 +137,22 @@ class LocalList:
         if not full and self.count:
             old = open(self.path, "rb")
             old.seek(_HEAD_SIZE)
-        buf = bytearray(_REC_SIZE)  # each new record in turn, packed from its entry
+        new = memoryview(recs)
         n = crc = i = 0
         try:
             with open(tmp, "wb") as out:
                 out.write(bytes(_HEAD_SIZE))  # the header goes in last, once count is known
                 rec = old.read(_REC_SIZE) if old else None
-                key = _key(changes[0]["idTag"]) if changes else None
-                while rec or key is not None:
+                while rec or i < len(order):
+                    key = _rkey(recs, order[i]) if i < len(order) else None
                     if key is not None and (not rec or key <= rec[:_KEY]):
-                        if rec and rec[:_KEY] == key:  # replaced or deleted
+                        if rec and key == rec[:_KEY]:  # replaced or deleted
                             rec = old.read(_REC_SIZE)
-                        info = changes[i].get("idTagInfo")
-                        if info is not None:
-                            _pack(buf, key, info)
+                        w = order[i] * _REC_SIZE
+                        w = new[w : w + _REC_SIZE]
                         i += 1
-                        key = _key(changes[i]["idTag"]) if i < len(changes) else None
-                        if info is None:
+                        if w[_KEY] == _DELETE:
                             continue
-                        w = buf
                     else:
                         w = rec
                         rec = old.read(_REC_SIZE)
@@ -188,44 +188,77 @@ def _decode(rec):
     return status, parent.decode() if parent else None
 
 
-def _tag(entry):
-    return entry["idTag"]
+def _rkey(recs, j):
+    # The key of record j of recs (a bytearray, which compares).
+    j *= _REC_SIZE
+    return recs[j : j + _KEY]
 
 
-def _pack(buf, key, info):
+def _pack(recs, n, d):
+    # Entry d (checked against _AUTH_DATA) as record n of recs -> False when it cannot be
+    # stored: an idTag too long for a key, a bad expiryDate, a parentIdTag too long.
+    key = _key(d["idTag"])
+    info = d.get("idTagInfo")
+    if key is None:
+        return False
+    if info is None:  # §5.15: a Differential update deletes the idTag
+        struct.pack_into(_REC, recs, n * _REC_SIZE, key, _DELETE, 0, b"")
+        return True
     exp = info.get("expiryDate")
-    parent = (info.get("parentIdTag") or "").encode()
     t = clock.parse(exp) if exp else 0
-    struct.pack_into(_REC, buf, 0, key, _STATUSES.index(info["status"]), t, parent)
-
-
-def _check(entries, full):
-    """Whether an AuthorizationData list is usable, sorting it by idTag in place: not with a
-    duplicate idTag (§6.41), a Full entry without idTagInfo (§7.1), a bad expiryDate, a tag
-    too long to store. The records are packed one at a time as the list is written, so a
-    SendLocalList holds no second copy of its entries."""
-    for d in entries:
-        # Upper-cased in place: sorted by it, the entries are in their keys' order (NUL-padded
-        # UTF-8), and sort() needs no key string per comparison. Most tags are upper-case
-        # already: no second string of each then.
-        t = d["idTag"]
-        if not t.isupper():
-            d["idTag"] = t.upper()
-        info = d.get("idTagInfo")
-        if _key(d["idTag"]) is None or (info is None and full):
-            return False
-        if info is not None:
-            exp = info.get("expiryDate")
-            t = clock.parse(exp) if exp else 0
-            if t is None or not 0 <= t <= 0xFFFFFFFF:
-                return False
-            if len((info.get("parentIdTag") or "").encode()) > 23:
-                return False
-    entries.sort(key=_tag)
-    for i in range(1, len(entries)):
-        if _tag(entries[i]) == _tag(entries[i - 1]):
-            return False
+    parent = (info.get("parentIdTag") or "").encode()
+    if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
+        return False
+    struct.pack_into(_REC, recs, n * _REC_SIZE, key, _STATUSES.index(info["status"]), t, parent)
     return True
+
+
+def _order(recs, n, full):
+    # -> the numbers of the n records of recs in their keys' order, or None when two have the
+    # same idTag (§6.41) or a Full update has an entry without idTagInfo (§7.1). Upper-cased
+    # and NUL-padded, the keys sort as the idTags do, case aside.
+    order = sorted(range(n), key=lambda j: _rkey(recs, j))
+    prev = None
+    for j in order:
+        k = _rkey(recs, j)
+        if k == prev or full and recs[j * _REC_SIZE + _KEY] == _DELETE:
+            return None
+        prev = k
+    return order
+
+
+def _walk(b, recs, limit):
+    # The SendLocalList payload's JSON text b (rpc hands a long one over unparsed), read a
+    # piece at a time: each AuthorizationData is parsed on its own, checked, and the first
+    # `limit` packed into recs, so that the list never exists as dicts all at once (100 entries
+    # are ~21 KB of them on a 64-bit port). -> (fields, n, ok): the payload's fields with the
+    # list standing in as [] or [its first entry that fails _AUTH_DATA], which check() then
+    # reports as it would the whole list; how many entries; False when one cannot be stored.
+    # ValueError when b is not JSON: nothing is answered before all of it was read.
+    e = len(b)
+    i = jscan.skip(b, 0, e)
+    e = jscan.value_end(b, i, e)
+    if jscan.skip(b, e, len(b)) != len(b):
+        raise ValueError("text after the payload")
+    fields = {}
+    n, ok = 0, True
+    for k, v, s, e in jscan.members(b, i, e):
+        name = jscan.load(b, k, v)
+        if name != _LIST or b[s] != 0x5B:  # [
+            fields[name] = jscan.load(b, s, e)
+            continue
+        bad = None
+        n, ok = 0, True  # (of a list given twice, the second counts, as with json.loads)
+        for k, v in jscan.items(b, s, e):
+            d = jscan.load(b, k, v)
+            if bad is None:
+                if check(d, _AUTH_DATA):
+                    bad = d
+                elif n < limit:
+                    ok = _pack(recs, n, d) and ok
+            n += 1
+        fields[name] = [] if bad is None else [bad]
+    return fields, n, ok
 
 
 def setup(cp):
@@ -233,21 +266,36 @@ def setup(cp):
     cp.config.add(ROWS)
 
     def send_local_list(p):
-        # §5.15, §7.47. A disabled list is treated as not supported, as GetLocalListVersion
-        # reports it (-1, TC_042_1).
+        # §5.15, §7.47. p is the payload's JSON text (a memoryview) when the message is long,
+        # else the payload (rpc.py: a handler with no description checks its payload itself).
+        limit = cp.config.get("SendLocalListMaxLength")
+        recs = bytearray(limit * _REC_SIZE)  # the entries as records, as they will be stored
+        if isinstance(p, memoryview):
+            p, n, ok = _walk(p, recs, limit)
+            err = check(p, _SEND_LOCAL_LIST)
+        else:
+            err = check(p, _SEND_LOCAL_LIST)
+            entries = () if err else p.get(_LIST) or ()
+            n, ok = len(entries), True
+            for i in range(min(n, limit)):
+                ok = _pack(recs, i, entries[i]) and ok
+        if err:
+            raise rpc.CallError(err[0], err[1])
+        # A disabled list is treated as not supported, as GetLocalListVersion reports it (-1,
+        # TC_042_1).
         if not ll.enabled():
             return {"status": "NotSupported"}
-        entries = p.get("localAuthorizationList") or []
         version = p["listVersion"]
         full = p["updateType"] == "Full"
-        if len(entries) > cp.config.get("SendLocalListMaxLength") or version <= 0:
+        if n > limit or version <= 0:
             return {"status": "Failed"}  # errata 3.52: versions 0 and -1 are reserved
         if not full and version <= ll.list_version():
             return {"status": "VersionMismatch"}
-        if not _check(entries, full):
+        order = _order(recs, n, full) if ok else None
+        if order is None:
             return {"status": "Failed"}
         try:
-            ok = ll.update(version, entries, full)
+            ok = ll.update(version, recs, order, full)
         except OSError as e:
             cp.log("localauth: list not written: %r" % e)
             ok = False
@@ -259,6 +307,6 @@ def setup(cp):
         return {"listVersion": ll.list_version() if ll.enabled() else -1}
 
     return {
-        "SendLocalList": (_SEND_LOCAL_LIST, send_local_list),
+        "SendLocalList": (None, send_local_list),
         "GetLocalListVersion": ((), get_local_list_version),
     }

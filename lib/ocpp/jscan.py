@@ -1,0 +1,127 @@
+# Where JSON values start and end in JSON text, without parsing them: a message too big to be
+# parsed whole into dicts and lists (a SendLocalList of many entries) is walked with these, and
+# each small piece parsed on its own (load). The text is any buffer: the memoryview of the
+# WebSocket's receive buffer is walked in place, not copied. (Jumping between structural
+# characters with find() would be quicker, but MicroPython's memoryview has no find(), and a
+# copy to bytes to get one would cost the message's length again at the very peak.)
+#
+# The scanner checks the structure between the pieces (brackets, commas, colons, whitespace),
+# the pieces' json.loads the pieces: text it takes is valid JSON exactly when every piece it
+# yields is. It is stricter than MicroPython's json.loads in one way: whitespace is JSON's four
+# characters. Anything wrong raises ValueError, and nothing outside b[i:n] is read.
+import json
+
+from .compat import MICROPYTHON
+
+
+def load(b, i, j):
+    # json.loads of b[i:j]: in place on MicroPython, CPython's wants bytes. ValueError if it is
+    # not JSON (the caller's to catch: a message that is not JSON is answered as one).
+    return json.loads(b[i:j] if MICROPYTHON else bytes(b[i:j]))
+
+
+def skip(b, i, n):
+    # -> the index of the first character at or after i that is not JSON whitespace (or n).
+    while i < n:
+        c = b[i]
+        if c != 0x20 and c != 0x0A and c != 0x0D and c != 0x09:
+            break
+        i += 1
+    return i
+
+
+def after(b, i, n):
+    # Past a separator (whitespace, a comma, whitespace) from i -> where the next value starts.
+    i = skip(b, i, n)
+    if i >= n or b[i] != 0x2C:  # ,
+        raise ValueError("',' expected")
+    return skip(b, i + 1, n)
+
+
+def string_end(b, i, n):
+    # b[i] opens a string -> the index after the quote that closes it.
+    if i >= n or b[i] != 0x22:
+        raise ValueError("string expected")
+    i += 1
+    while i < n:
+        c = b[i]
+        if c == 0x22:
+            return i + 1
+        i += 2 if c == 0x5C else 1  # a backslash escapes the character after it
+    raise ValueError("unterminated string")
+
+
+def value_end(b, i, n):
+    # b[i] starts a value -> the index after it. A number, true, false or null ends at the
+    # first character that cannot be part of it; the piece's json.loads says if it is one.
+    # Which bracket closes which is not checked: a piece with them mismatched fails its
+    # json.loads, or the walk of it (items, members).
+    if i >= n:
+        raise ValueError("value expected")
+    c = b[i]
+    if c == 0x22:
+        return string_end(b, i, n)
+    j = i
+    if c == 0x7B or c == 0x5B:  # { [
+        depth = 0
+        while j < n:
+            c = b[j]
+            if c == 0x22:
+                j = string_end(b, j, n)
+                continue
+            if c == 0x7B or c == 0x5B:
+                depth += 1
+            elif c == 0x7D or c == 0x5D:
+                depth -= 1
+                if not depth:
+                    return j + 1
+            j += 1
+        raise ValueError("unterminated object or array")
+    while j < n:
+        c = b[j]
+        if c <= 0x20 or c in b',:]}{["':  # (MicroPython's json.loads takes 1\f as 1)
+            break
+        j += 1
+    if j == i:
+        raise ValueError("value expected")
+    return j
+
+
+def items(b, i, n):
+    """b[i:n] is a JSON array, as value_end() delimits it: yields (start, end) of each element.
+    Raises ValueError where it is not one."""
+    if n - i < 2 or b[i] != 0x5B or b[n - 1] != 0x5D:
+        raise ValueError("array expected")
+    i = skip(b, i + 1, n)
+    if i == n - 1:
+        return
+    while True:
+        e = value_end(b, i, n)
+        yield i, e
+        i = skip(b, e, n)
+        if i == n - 1:
+            return
+        i = after(b, i, n)
+
+
+def members(b, i, n):
+    """b[i:n] is a JSON object, as value_end() delimits it: yields (key start, key end, value
+    start, value end) of each member, the key with its quotes. Raises ValueError where it is not
+    one."""
+    if n - i < 2 or b[i] != 0x7B or b[n - 1] != 0x7D:
+        raise ValueError("object expected")
+    i = skip(b, i + 1, n)
+    if i == n - 1:
+        return
+    while True:
+        k = string_end(b, i, n)
+        v = skip(b, k, n)
+        if v >= n or b[v] != 0x3A:  # :
+            raise ValueError("':' expected")
+        v = skip(b, v + 1, n)
+        e = value_end(b, v, n)
+        yield i, k, v, e
+        i = skip(b, e, n)
+        if i == n - 1:
+            return
+        i = after(b, i, n)
