@@ -194,47 +194,50 @@ def _rkey(recs, j):
     return recs[j : j + _KEY]
 
 
-def _pack(recs, n, d):
-    # Entry d (checked against _AUTH_DATA) as record n of recs -> False when it cannot be
-    # stored: an idTag too long for a key, a bad expiryDate, a parentIdTag too long.
+def _pack(recs, order, d):
+    # Entry d (checked against _AUTH_DATA) as the next record of recs, its number put into
+    # order where its key sorts (a binary search: a sort() would make a key per comparison, a
+    # slice each) -> False when it cannot be stored: an idTag too long for a key or there
+    # twice (§6.41), a bad expiryDate, a parentIdTag too long. Upper-cased and NUL-padded, the
+    # keys sort as the idTags do, case aside.
     key = _key(d["idTag"])
-    info = d.get("idTagInfo")
     if key is None:
         return False
+    lo, hi = 0, len(order)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        k = _rkey(recs, order[mid])
+        if k == key:
+            return False
+        if k < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    n = len(order)
+    info = d.get("idTagInfo")
     if info is None:  # §5.15: a Differential update deletes the idTag
         struct.pack_into(_REC, recs, n * _REC_SIZE, key, _DELETE, 0, b"")
-        return True
-    exp = info.get("expiryDate")
-    t = clock.parse(exp) if exp else 0
-    parent = (info.get("parentIdTag") or "").encode()
-    if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
-        return False
-    struct.pack_into(_REC, recs, n * _REC_SIZE, key, _STATUSES.index(info["status"]), t, parent)
+    else:
+        exp = info.get("expiryDate")
+        t = clock.parse(exp) if exp else 0
+        parent = (info.get("parentIdTag") or "").encode()
+        if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
+            return False
+        s = _STATUSES.index(info["status"])
+        struct.pack_into(_REC, recs, n * _REC_SIZE, key, s, t, parent)
+    order.insert(lo, n)
     return True
 
 
-def _order(recs, n, full):
-    # -> the numbers of the n records of recs in their keys' order, or None when two have the
-    # same idTag (§6.41) or a Full update has an entry without idTagInfo (§7.1). Upper-cased
-    # and NUL-padded, the keys sort as the idTags do, case aside.
-    order = sorted(range(n), key=lambda j: _rkey(recs, j))
-    prev = None
-    for j in order:
-        k = _rkey(recs, j)
-        if k == prev or full and recs[j * _REC_SIZE + _KEY] == _DELETE:
-            return None
-        prev = k
-    return order
-
-
-def _walk(b, recs, limit):
+def _walk(b, recs, order, limit):
     # The SendLocalList payload's JSON text b (rpc hands a long one over unparsed), read a
     # piece at a time: each AuthorizationData is parsed on its own, checked, and the first
-    # `limit` packed into recs, so that the list never exists as dicts all at once (100 entries
-    # are ~21 KB of them on a 64-bit port). -> (fields, n, ok): the payload's fields with the
-    # list standing in as [] or [its first entry that fails _AUTH_DATA], which check() then
-    # reports as it would the whole list; how many entries; False when one cannot be stored.
-    # ValueError when b is not JSON: nothing is answered before all of it was read.
+    # `limit` packed into recs (_pack), so that the list never exists as dicts all at once
+    # (100 entries are ~21 KB of them on a 64-bit port). -> (fields, n, ok): the payload's
+    # fields with the list standing in as [] or [its first entry that fails _AUTH_DATA],
+    # which check() then reports as it would the whole list; how many entries; False when one
+    # cannot be stored. ValueError when b is not JSON: nothing is answered before all of it
+    # was read.
     e = len(b)
     i = jscan.skip(b, 0, e)
     e = jscan.value_end(b, i, e)
@@ -249,13 +252,14 @@ def _walk(b, recs, limit):
             continue
         bad = None
         n, ok = 0, True  # (of a list given twice, the second counts, as with json.loads)
+        order.clear()
         for k, v in jscan.items(b, s, e):
             d = jscan.load(b, k, v)
             if bad is None:
                 if check(d, _AUTH_DATA):
                     bad = d
-                elif n < limit:
-                    ok = _pack(recs, n, d) and ok
+                elif ok and n < limit:
+                    ok = _pack(recs, order, d)
             n += 1
         fields[name] = [] if bad is None else [bad]
     return fields, n, ok
@@ -270,15 +274,16 @@ def setup(cp):
         # else the payload (rpc.py: a handler with no description checks its payload itself).
         limit = cp.config.get("SendLocalListMaxLength")
         recs = bytearray(limit * _REC_SIZE)  # the entries as records, as they will be stored
+        order = []  # their numbers in idTag order
         if isinstance(p, memoryview):
-            p, n, ok = _walk(p, recs, limit)
+            p, n, ok = _walk(p, recs, order, limit)
             err = check(p, _SEND_LOCAL_LIST)
         else:
             err = check(p, _SEND_LOCAL_LIST)
             entries = () if err else p.get(_LIST) or ()
             n, ok = len(entries), True
             for i in range(min(n, limit)):
-                ok = _pack(recs, i, entries[i]) and ok
+                ok = ok and _pack(recs, order, entries[i])
         if err:
             raise rpc.CallError(err[0], err[1])
         # A disabled list is treated as not supported, as GetLocalListVersion reports it (-1,
@@ -291,8 +296,10 @@ def setup(cp):
             return {"status": "Failed"}  # errata 3.52: versions 0 and -1 are reserved
         if not full and version <= ll.list_version():
             return {"status": "VersionMismatch"}
-        order = _order(recs, n, full) if ok else None
-        if order is None:
+        if full:  # §7.1: a Full update's entries have idTagInfo
+            for i in range(len(order)):
+                ok = ok and recs[i * _REC_SIZE + _KEY] != _DELETE
+        if not ok:
             return {"status": "Failed"}
         try:
             ok = ll.update(version, recs, order, full)
