@@ -90,9 +90,8 @@ class Rpc:
     """One OCPP-J endpoint over a WebSocket. `handlers` maps an action name to (description,
     function); the function takes the payload and returns the CALLRESULT payload (a dict), and
     must not block: work that takes time is scheduled as a task after the answer goes out.
-    A function whose description is None checks the payload itself, and takes a long one as
-    its JSON text (a memoryview) to read a piece at a time (jscan), raising ValueError where
-    it is not JSON."""
+    One whose description is None checks the payload itself, and gets a long one as its JSON
+    text (a memoryview) to read in pieces (jscan), raising ValueError where it is not JSON."""
 
     def __init__(self, handlers, log):
         import asyncio
@@ -352,8 +351,7 @@ class Rpc:
         # itself (its description is None): the payload goes to it unparsed, as a memoryview
         # of the receive buffer. -> the reply, or None: the general way, also for text that is
         # not JSON (or not compact enough for jscan), which then gets the answers it always had.
-        if isinstance(data, str):  # (from a test's fake WebSocket)
-            data = data.encode()
+        data = data.encode() if isinstance(data, str) else data  # (a test's fake WebSocket)
         n = min(len(data), _HEAD)
         try:
             i = jscan.skip(data, 1, n)
@@ -381,8 +379,7 @@ class Rpc:
         return self._run(uid, action, entry[1], memoryview(data)[i:e], True)
 
     def _run(self, uid, action, fn, payload, text):
-        # fn(payload) -> the CALLRESULT or CALLERROR frame; None if the payload was its JSON
-        # text (`text`) and the handler found it is not JSON.
+        # fn(payload) -> the answer frame; None if the payload, as `text`, was not JSON.
         try:
             result = fn(payload)
         except CallError as e:  # a handler's own verdict on the payload
