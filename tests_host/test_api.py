@@ -299,3 +299,17 @@ def test_sampling_keeps_its_caches_only_while_a_transaction_runs(csms):
         return kept, dropped
 
     assert run(main()) == (True, True)
+
+
+def test_sampled_items_are_the_integrators_strings():
+    # A measurand the integrator listed is kept as its own string object (no copy per item);
+    # one with a phase is still split into measurand and phase.
+    from ocpp import metering
+
+    names = ("Energy.Active.Import.Register", "Current.Import")
+    info = dict(INFO, measurands=names)
+    cp = api.init(info, CS, Meter())
+    cp.config.set("MeterValuesSampledData", "Current.Import,Current.Import.L2", False)
+    items = metering._items(cp, "MeterValuesSampledData")
+    assert items[0][0] is names[1] and items[0][1:4] == ("Current.Import", None, "A")
+    assert items[1][:4] == ("Current.Import.L2", "Current.Import", "L2", "A")

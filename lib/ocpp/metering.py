@@ -125,11 +125,14 @@ def _items(cp, key):
     if memo is not None and memo[0] == csl:
         return memo[1]
     items = []
+    ms = cp.config.measurands
     for item in csl.split(","):
         if not item:
             continue
         m, phase = item, None
-        if not listed(item, cp.config.measurands):
+        if not isinstance(ms, str) and item in ms:
+            m = item = ms[ms.index(item)]  # the integrator's string, kept anyway: not a copy
+        elif not listed(item, ms):
             dot = item.rfind(".")
             m, phase = item[:dot], item[dot + 1 :]
         unit = None
