@@ -273,15 +273,16 @@ def setup(cp):
         # §5.15, §7.47. p is the payload's JSON text (a memoryview) when the message is long,
         # else the payload (rpc.py: a handler with no description checks its payload itself).
         limit = cp.config.get("SendLocalListMaxLength")
-        recs = bytearray(limit * _REC_SIZE)  # the entries as records, as they will be stored
-        order = []  # their numbers in idTag order
+        order = []  # the numbers of the records in recs in idTag order
         if isinstance(p, memoryview):
+            recs = bytearray(limit * _REC_SIZE)  # the entries as they will be stored
             p, n, ok = _walk(p, recs, order, limit)
             err = check(p, _SEND_LOCAL_LIST)
         else:
             err = check(p, _SEND_LOCAL_LIST)
             entries = () if err else p.get(_LIST) or ()
             n, ok = len(entries), True
+            recs = bytearray(min(n, limit) * _REC_SIZE)
             for i in range(min(n, limit)):
                 ok = ok and _pack(recs, order, entries[i])
         if err:
