@@ -266,7 +266,8 @@ class Rpc:
         return self._route(msg)
 
     # Plain methods on the path of every message stay small: on MicroPython a function with
-    # more than about ten locals and stack slots gets its frame allocated per call.
+    # more than 11 words of locals and stack slots (3 more per try or with) gets its frame
+    # allocated on the heap per call (_quick did, by one slot).
 
     def _route(self, msg):
         if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[1], str):
@@ -305,7 +306,7 @@ class Rpc:
             return False
         if data[e] != 0x5D or data[n + 2] != 0x7B:  # {..}]
             return False
-        if not same(data, _ID, self._out, _ID, n - _ID):
+        if not same(data, _ID, self._out, _ID, self._idlen):
             return False
         if e == n + 4 and data[n + 3] == 0x7D:
             r = {}

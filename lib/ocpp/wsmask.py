@@ -2,6 +2,8 @@
 # and moving bytes down a buffer; and of the JSON written into and read from them in place
 # (rpc.py, mvjson.py). Native code (_xor.py) where it imports, which allocates
 # nothing; Python otherwise (CPython, or a build without the native module).
+from .compat import MICROPYTHON
+
 try:
     from ._xor import frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
 except Exception:
@@ -53,12 +55,21 @@ def chunk(tx, i, src, pos, n, k):
     return x.to_bytes(i + n, "big")
 
 
+# same() and text() check the bounds the native code does not, and leave the Python loops to
+# functions of their own: with those locals too, MicroPython would allocate their frames on the
+# heap at every call (more than 11 words of locals and stack), and they run for every message.
+
+
 def same(a, i, b, j, n):
     # a[i:i+n] == b[j:j+n], allocating nothing.
     if i + n > len(a) or j + n > len(b):
         return False
-    if _xsame is not None:
-        return _xsame(a, i, b, j, n)
+    return (_pysame if _xsame is None else _xsame)(a, i, b, j, n)
+
+
+def _pysame(a, i, b, j, n):
+    if not MICROPYTHON:
+        return a[i : i + n] == b[j : j + n]
     for k in range(n):
         if a[i + k] != b[j + k]:
             return False
@@ -70,8 +81,10 @@ def text(dst, d, src, s, n):
     # IndexError when it does not fit.
     if d + n > len(dst) or s + n > len(src):
         raise IndexError
-    if _xtext is not None:
-        return _xtext(dst, d, src, s, n)
+    return (_pytext if _xtext is None else _xtext)(dst, d, src, s, n)
+
+
+def _pytext(dst, d, src, s, n):
     for k in range(n):
         c = src[s + k]
         if c == 34 or c == 92 or c < 32:
