@@ -1,7 +1,7 @@
-# WebSocket byte work in native code, without allocating. Viper compiles to machine code, so this
-# file is built with `mpy-cross -march=...` for the target (x64 for the unix port, xtensawin for
-# ESP32, armv6m for the Pico W); wsframe.py falls back to big-int XOR and slice copies when it
-# cannot be imported (CPython, or a build without the native module).
+# Byte work in native code, without allocating: WebSocket frames, JSON read and written in place.
+# Viper compiles to machine code, so this file is built with `mpy-cross -march=...` for the
+# target (x64 for the unix port, xtensawin for ESP32, armv6m for the Pico W); wsmask.py and
+# jscan.py fall back to Python when it cannot be imported (CPython, or a build without it).
 import micropython
 
 
@@ -74,3 +74,46 @@ def text(dst: ptr8, d: int, src: ptr8, s: int, n: int) -> int:
         dst[d + k] = c
         k += 1
     return d + n
+
+
+
+@micropython.viper
+def skip(b: ptr8, i: int, n: int) -> int:
+    # The first j in [i, n) that is not JSON whitespace -> j, or n (jscan.py).
+    while i < n:
+        c = b[i]
+        if c != 32 and c != 10 and c != 13 and c != 9:
+            return i
+        i += 1
+    return n
+
+
+@micropython.viper
+def span(b: ptr8, i: int, n: int) -> int:
+    # b[i] opens a string, an object or an array -> the index after its end (the quote or the
+    # bracket at its depth), or -1 if b[:n] ends first. Which bracket closes which is left to
+    # the caller (jscan.py).
+    depth = 0
+    while i < n:
+        c = b[i]
+        if c == 34:  # "
+            i += 1
+            while i < n:
+                c = b[i]
+                if c == 34:
+                    break
+                if c == 92:  # a backslash escapes the character after it
+                    i += 1
+                i += 1
+            if i >= n:
+                return -1
+            if depth == 0:
+                return i + 1
+        elif c == 123 or c == 91:  # { [
+            depth += 1
+        elif c == 125 or c == 93:  # } ]
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1

@@ -1,9 +1,10 @@
 # Where JSON values start and end in JSON text, without parsing them: a message too big to be
 # parsed whole into dicts and lists (a SendLocalList of many entries) is walked with these, and
 # each small piece parsed on its own (load). The text is any buffer: the memoryview of the
-# WebSocket's receive buffer is walked in place, not copied. (Jumping between structural
-# characters with find() would be quicker, but MicroPython's memoryview has no find(), and a
-# copy to bytes to get one would cost the message's length again at the very peak.)
+# WebSocket's receive buffer is walked in place, not copied (MicroPython's memoryview has no
+# find(), and a copy to bytes would cost the message's length again at the very peak). A string,
+# object or array is spanned in one call of native code (_xor.span); the Python loops over the
+# bytes below run only where that cannot be imported (CPython, a build without it).
 #
 # The scanner checks the structure between the pieces (brackets, commas, colons, whitespace),
 # the pieces' json.loads the pieces: text it takes is valid JSON exactly when every piece it
@@ -12,6 +13,11 @@
 import json
 
 from .compat import MICROPYTHON
+
+try:
+    from ._xor import skip as _nskip, span as _nspan
+except Exception:
+    _nskip = _nspan = None
 
 
 def load(b, i, j):
@@ -22,6 +28,8 @@ def load(b, i, j):
 
 def skip(b, i, n):
     # -> the index of the first character at or after i that is not JSON whitespace (or n).
+    if _nskip is not None:
+        return _nskip(b, i, n)
     while i < n:
         c = b[i]
         if c != 0x20 and c != 0x0A and c != 0x0D and c != 0x09:
@@ -42,13 +50,37 @@ def string_end(b, i, n):
     # b[i] opens a string -> the index after the quote that closes it.
     if i >= n or b[i] != 0x22:
         raise ValueError("string expected")
-    i += 1
-    while i < n:
-        c = b[i]
-        if c == 0x22:
-            return i + 1
-        i += 2 if c == 0x5C else 1  # a backslash escapes the character after it
-    raise ValueError("unterminated string")
+    return _span(b, i, n)
+
+
+def _span(b, i, n):
+    # b[i] opens a string, an object or an array -> the index after its end. The native
+    # _xor.span in one call where it imports; the same walk in Python otherwise.
+    if _nspan is not None:
+        j = _nspan(b, i, n)
+    else:
+        j, depth = i, 0
+        while j < n:
+            c = b[j]
+            if c == 0x22:
+                j += 1
+                while j < n and b[j] != 0x22:
+                    j += 2 if b[j] == 0x5C else 1  # a backslash escapes the character after it
+                if j >= n:
+                    break
+                if not depth:
+                    return j + 1
+            elif c == 0x7B or c == 0x5B:  # { [
+                depth += 1
+            elif c == 0x7D or c == 0x5D:  # } ]
+                depth -= 1
+                if not depth:
+                    return j + 1
+            j += 1
+        j = -1
+    if j < 0:
+        raise ValueError("unterminated string, object or array")
+    return j
 
 
 def value_end(b, i, n):
@@ -59,25 +91,10 @@ def value_end(b, i, n):
     if i >= n:
         raise ValueError("value expected")
     c = b[i]
-    if c == 0x22:
-        return string_end(b, i, n)
+    if c == 0x22 or c == 0x7B or c == 0x5B:  # " { [
+        return _span(b, i, n)
     j = i
-    if c == 0x7B or c == 0x5B:  # { [
-        depth = 0
-        while j < n:
-            c = b[j]
-            if c == 0x22:
-                j = string_end(b, j, n)
-                continue
-            if c == 0x7B or c == 0x5B:
-                depth += 1
-            elif c == 0x7D or c == 0x5D:
-                depth -= 1
-                if not depth:
-                    return j + 1
-            j += 1
-        raise ValueError("unterminated object or array")
-    while j < n:
+    while j < n:  # a few bytes at most
         c = b[j]
         if c <= 0x20 or c in b',:]}{["':  # (MicroPython's json.loads takes 1\f as 1)
             break
