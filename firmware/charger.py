@@ -16,6 +16,7 @@ from ocpp.register import Register
 _TICK_MS = const(50)  # pilot polls: an unplugged EV opens the contactor within ~150 ms
 _METER_TICKS = const(20)  # one CT measurement per connector a second
 _RFID_TICKS = const(5)  # (divides _METER_TICKS)
+PROFILES = ("localauth",)  # the library's optional profiles the charger offers (ocpp/profiles/)
 _REFUSED = ("Blocked", "Expired", "Invalid", "ConcurrentTx", "NotAuthorized", "Rejected")
 PILOT_FAULT = "EVCommunicationError"
 LOCK_FAILURE = "ConnectorLockFailure"
@@ -62,7 +63,7 @@ class Charger:
             "fw_version": "0.1.0",
             "connectors": n,
             "measurands": board.MEASURANDS,
-            "profiles": ("localauth",),
+            "profiles": PROFILES,
         }
         cs = {
             "url": settings["csms_url"],
