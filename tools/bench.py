@@ -211,14 +211,22 @@ def engine_session(res):
     args = ["session", 3, KNOBS["TX_MV"], KNOBS["HEARTBEATS"], 100]
     r, _, rc, err = run_mp(args, heap="16m", timeout=300)
     out = dict(r.get("session") or {"error": err})
-    lo, hi, tried = 64, 1024, {}
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        ok = "session" in run_mp(args, heap="%dk" % mid, timeout=300)[0]
-        tried["%dk" % mid] = ok
-        lo, hi = (lo, mid) if ok else (mid, hi)
-    out.update(min_heap_kb=hi, tried=tried, tx=3, mv=KNOBS["TX_MV"], hb=KNOBS["HEARTBEATS"],
-               local_list=100)
+
+    def smallest(args):
+        lo, hi, tried = 64, 1024, {}
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            ok = "session" in run_mp(args, heap="%dk" % mid, timeout=300)[0]
+            tried["%dk" % mid] = ok
+            lo, hi = (lo, mid) if ok else (mid, hi)
+        return hi, tried
+
+    kb, tried = smallest(args)
+    # The transactions and Heartbeats alone (no SendLocalList, no GetConfiguration): the
+    # counterpart of MicroOcpp's peak during transactions.
+    kb_tx, _ = smallest(args[:4] + [0, 5, 0])
+    out.update(min_heap_kb=kb, tried=tried, min_heap_tx_kb=kb_tx, tx=3, mv=KNOBS["TX_MV"],
+               hb=KNOBS["HEARTBEATS"], local_list=100)
     res["engine_session"] = out
 
 

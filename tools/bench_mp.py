@@ -486,20 +486,26 @@ def live(res, key, base):
     res[key] = gc.mem_alloc() - base
 
 
-async def session(tx_n, mv_n, hb_n, list_n, shift=5):
+async def session(tx_n, mv_n, hb_n, list_n, shift=5, getconf=1):
     """The issue's standard session on the engine alone, 1 connector, in-process: boot, tx_n
     transactions of mv_n MeterValues (4 measurands), hb_n Heartbeats, a SendLocalList of
     list_n entries, a full GetConfiguration. Prints the live state (after gc.collect(), code
     excluded) at each stage; run under -X heapsize=N by tools/bench.py to find the smallest
     heap that completes it, whose difference to "code" is the peak live state + fragmentation.
     As firmware/main.py does, the heap is collected each time 1/2**shift of it has been
-    allocated (shift 0: only when full): the free space then stays in fewer, larger pieces."""
+    allocated (shift 0: only when full): the free space then stays in fewer, larger pieces.
+    getconf 0 leaves GetConfiguration out: with list_n 0, the transactions alone."""
     gc_threshold = 0
     if shift and hasattr(gc, "threshold"):
         gc_threshold = (gc.mem_free() + gc.mem_alloc()) >> shift
         gc.threshold(gc_threshold)
     from ocpp import api  # noqa: F401  (the code first, so that "code" is all of it)
     from ocpp.profiles import localauth  # noqa: F401
+
+    # ... including the parts of asyncio that load on first use (the engine's Event, Lock and
+    # wait_for_ms), as firmware/startup.py imports them before it measures: code, not state.
+    for name in ("Event", "Lock", "wait_for_ms"):
+        getattr(asyncio, name, None)
 
     gc.collect()
     base = gc.mem_alloc()
@@ -528,9 +534,10 @@ async def session(tx_n, mv_n, hb_n, list_n, shift=5):
     if b'"Accepted"' not in peer.last_result:
         raise RuntimeError("SendLocalList not accepted: %s" % bytes(peer.last_result[:80]))
     live(res, "after SendLocalList", base)
-    await push_call(peer, GETCONF)
-    res["GetConfiguration answer bytes"] = peer.last_len
-    live(res, "after GetConfiguration", base)
+    if getconf:
+        await push_call(peer, GETCONF)
+        res["GetConfiguration answer bytes"] = peer.last_len
+        live(res, "after GetConfiguration", base)
     emit({"session": res})
     await cp.stop()
     gc.threshold(-1)  # quick mode runs more after this
@@ -565,7 +572,7 @@ def main(argv):
     elif mode == "cpu":
         asyncio.run(cpu(int(argv[1]), argv[2] == "nogc"))
     elif mode == "session":
-        asyncio.run(session(*(int(a) for a in argv[1:6])))
+        asyncio.run(session(*(int(a) for a in argv[1:7])))
     elif mode == "quick":
         imports(["ocpp.compat", "ocpp.api"])
         asyncio.run(alloc(5, True, 300))

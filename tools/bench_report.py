@@ -161,6 +161,12 @@ def _heap(t, r):
             t.row("  smallest -X heapsize completing it", "%dk" % es["min_heap_kb"])
             t.row("  minus code: peak live state + fragmentation",
                   n(es["min_heap_kb"] * 1024 - es["code"]), OCPP_BASE["peak_gc"])
+        if es.get("min_heap_tx_kb"):
+            t.row("  the transactions and Heartbeats alone: smallest heap", "%dk" %
+                  es["min_heap_tx_kb"])
+            t.row("  minus code: peak live state + fragmentation",
+                  n(es["min_heap_tx_kb"] * 1024 - es["code"]), OCPP_BASE["peak"] +
+                  "; target <= 15.5 KB")
     elif es.get("error"):
         t.text("engine alone, standard session: ERROR " + es["error"][:80])
     if before:
