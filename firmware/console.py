@@ -28,9 +28,13 @@ import micropython
 #   total - bytes allocated since boot, garbage included (micropython.mem_total(), on ports built
 #           with MICROPY_MEM_STATS such as the unix port; None elsewhere): the allocation rate.
 #   threshold - gc.threshold(): the allocation after which the runtime collects (main.py).
+#   sim   - the heap the simulator's own objects took when made: the simulated world (EVs,
+#           contactors, CT clamps, the reader chip: simworld.heap), this console's stdin reader
+#           and the sampler. Part of `alloc` minus `code` here, absent on a board.
 peak = None  # None: the sampler is off
 drops = 0
 _last = 0
+_heap = 0  # the console's part of "sim"
 
 
 def sampler_wanted():
@@ -61,7 +65,8 @@ def mem_report(reset=False):
     a = gc.mem_alloc()
     total = getattr(micropython, "mem_total", None)
     r = {"alloc": a, "free": gc.mem_free(), "peak": peak, "code": memstat.code, "drops": drops,
-         "total": total() if total else None, "threshold": gc.threshold()}
+         "total": total() if total else None, "threshold": gc.threshold(),
+         "sim": _heap + getattr(sys.modules.get("simworld"), "heap", 0)}
     _last = a
     if reset and peak is not None:
         peak = a
@@ -156,14 +161,25 @@ async def command(charger, line):
     raise ValueError("unknown command: " + line)
 
 
+def _made(fn, *args):
+    # fn(*args), its heap counted in "sim" (a collection before and after).
+    global _heap
+    gc.collect()
+    a = gc.mem_alloc()
+    obj = fn(*args)
+    gc.collect()
+    _heap += gc.mem_alloc() - a
+    return obj
+
+
 def start_sampler():
     """The heap-peak sampler behind `mem`, when OCPP_MEMSTAT=1 asks for it."""
     if sampler_wanted():
-        asyncio.create_task(sampler())
+        _made(lambda: asyncio.create_task(sampler()))
 
 
 async def run(charger, log):
-    reader = asyncio.StreamReader(sys.stdin)
+    reader = _made(asyncio.StreamReader, sys.stdin)
     while True:
         line = await reader.readline()
         if not line:  # EOF quits cleanly

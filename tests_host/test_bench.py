@@ -111,3 +111,4 @@ def test_sim_mem_command(tmp_path):
         m = obj["mem"]
         assert all(positive(m[k]) for k in ("alloc", "free", "code", "peak", "total")), m
         assert m["alloc"] > m["code"] and isinstance(m["drops"], int)
+        assert 0 < m["sim"] < m["alloc"] - m["code"], m  # the simulated world is state

@@ -132,14 +132,24 @@ def _heap(t, r):
     t.text("state = heap in use after gc.collect() minus `code` (heap in use once everything is"
            " imported,")
     t.text("before the charger exists). 3 connectors unless said otherwise.")
-    t.row("code: heap after imports (firmware-measured)", n(code))
+    t.text("sim = the simulator's own objects in it (simulated EVs, contactors, CT clamps, reader"
+           " chip,")
+    t.text("the console's reader, the sampler), measured as each is made; absent on a board.")
+    t.row("code: heap after imports (firmware-measured)", n(code),
+          "incl. the host-only modules (section 1)")
+
+    def state(label, m, note=""):
+        t.row(label, n(m["alloc"] - m["code"]), note)
+        if m.get("sim") is not None:
+            t.row("  of which sim / the rest: the firmware's own", "%s / %s" % (
+                n(m["sim"], ""), n(m["alloc"] - m["code"] - m["sim"], "")))
+
     if i1.get("idle"):
-        m = _mem(i1, "idle")
-        t.row("idle after boot, state, 1 connector", n(m["alloc"] - m["code"]), OCPP_BASE["idle"])
+        state("idle after boot, state, 1 connector", _mem(i1, "idle"), OCPP_BASE["idle"])
     if idle:
-        t.row("idle after boot, state, 3 connectors", n(idle["alloc"] - code))
+        state("idle after boot, state, 3 connectors", idle)
     if after:
-        t.row("after the session, state", n(after["alloc"] - code), OCPP_BASE["after"])
+        state("after the session, state", after, OCPP_BASE["after"])
     st = ((r.get("alloc") or {}).get("stack") or {}).get("per_message", {})
     if st.get("engine state") is not None:
         t.row("engine alone: state, booted, 1 connector, 1 tx open", n(st["engine state"]),

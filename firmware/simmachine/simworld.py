@@ -12,6 +12,7 @@
 # integer arithmetic throughout (the sine too: no table), so the unix port's collector does not
 # pause in the middle of a burst of readings (the real boards' ADC readings allocate nothing
 # either), and small: the simulator's heap figures should be the firmware's, not the world's.
+import gc
 import math
 from random import getrandbits
 
@@ -24,6 +25,23 @@ _PILOT_NOISE_MV = const(150)  # RMS
 _CT_NOISE = const(16)  # RMS, in read_u16 units: one 12-bit step
 _CT_BIAS_ERROR_V = 0.021  # the bias divider is never exactly half the reference
 _world = None
+# The heap the world's objects took when made (gc.mem_alloc() after a collection, before and
+# after): the simulator's own state, which the console's `mem` reports apart ("sim"), so that
+# the firmware's figures can be read as a board's. 0 on CPython (no gc.mem_alloc).
+heap = 0
+
+
+def _made(cls, *args):
+    global heap
+    alloc = getattr(gc, "mem_alloc", None)
+    if alloc is None:
+        return cls(*args)
+    gc.collect()
+    a = alloc()
+    obj = cls(*args)
+    gc.collect()
+    heap += alloc() - a
+    return obj
 
 
 def world():
@@ -32,7 +50,7 @@ def world():
     if _world is None:
         import boards.host
 
-        _world = World(boards.host)
+        _world = _made(World, boards.host)
     return _world
 
 
@@ -156,7 +174,7 @@ class World:
     def ev(self, cid):
         ev = self.evs[cid - 1]
         if ev is None:
-            ev = self.evs[cid - 1] = EV(self, self.board.CONNECTORS[cid - 1])
+            ev = self.evs[cid - 1] = _made(EV, self, self.board.CONNECTORS[cid - 1])
         return ev
 
     # ---- what the fake peripherals call -----------------------------------------------------
