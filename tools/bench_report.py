@@ -134,14 +134,15 @@ def _heap(t, r):
     t.text("before the charger exists). 3 connectors unless said otherwise.")
     t.text("sim = the simulator's own objects in it (simulated EVs, contactors, CT clamps, reader"
            " chip,")
-    t.text("the console's reader, the sampler), measured as each is made; absent on a board.")
+    t.text("the console's reader, the sampler), measured as each is made; absent on a board. The")
+    t.text("fake machine's Pin/ADC/PWM objects stay in the rest (0.7 KB a connector; C on a board).")
     t.row("code: heap after imports (firmware-measured)", n(code),
           "incl. the host-only modules (section 1)")
 
     def state(label, m, note=""):
         t.row(label, n(m["alloc"] - m["code"]), note)
         if m.get("sim") is not None:
-            t.row("  of which sim / the rest: the firmware's own", "%s / %s" % (
+            t.row("  of which sim / the rest (engine, hal, charger)", "%s / %s" % (
                 n(m["sim"], ""), n(m["alloc"] - m["code"] - m["sim"], "")))
 
     if i1.get("idle"):
