@@ -51,7 +51,7 @@ MV_SHARED = [
 ]
 
 
-@pytest.mark.parametrize("payload", [
+CODEC_CASES = [
     {"connectorId": 1, "idTag": "04A2B3C4D5E6F7", "meterStart": 12345, "timestamp": TS},
     {"meterStop": 22345, "timestamp": TS, "reason": "Local", "idTag": "04A2B3C4D5E6F7"},
     {"meterStop": 5, "timestamp": TS, "reason": "PowerLoss"},
@@ -71,12 +71,31 @@ MV_SHARED = [
     # Not our canonical timestamp form: kept as text.
     {"timestamp": "2026-03-01T10:00:00.123+01:00", "idTag": "é\x01\"\\", "x": [None, True, 1.5]},
     {"timestamp": "2026-03-01T10:00:00Z"},
+    # A word or a timestamp inside a string value is text like any other.
+    {"idTag": '"connectorId":', "x": '"timestamp":"' + TS + '"', "y": '"timestamp":"'},
     {},
-])
+]
+
+
+@pytest.mark.parametrize("payload", CODEC_CASES)
 def test_codec_round_trips(payload):
     b = jcodec.pack(payload)
     assert jcodec.unpack(b) == payload
     assert jcodec.unpack(memoryview(b)) == payload
+
+
+@pytest.mark.parametrize("payload", CODEC_CASES)
+def test_codec_writes_into_a_buffer_the_same_and_never_past_it(payload):
+    # txqueue journals a Start or Stop through pack_into() into its record buffer; -1 (then
+    # pack()) when it does not fit, the buffer neither grown nor written past its end.
+    form = jcodec.pack(payload)
+    buf = bytearray(len(form) + 3)
+    assert jcodec.pack_into(payload, buf, 2) == len(form) + 2
+    assert bytes(buf[2:-1]) == form
+    for size in range(2, len(form) + 2):
+        buf = bytearray(size)
+        assert jcodec.pack_into(payload, buf, 2) == -1
+        assert len(buf) == size
 
 
 def test_codec_is_compact():
