@@ -15,6 +15,7 @@ import struct
 
 from . import clock
 from .compat import const
+from .wsmask import same
 
 _TS = const(0x1F)  # followed by 4 bytes: UTC seconds, big-endian
 
@@ -112,49 +113,60 @@ def pack_json(payload):
 
 def _coded_into(b, buf, i):
     # The compact JSON b written into buf from i with its words as codes and its timestamps as
-    # _TS + 4 bytes -> where it ends, or -1 when it does not fit. One pass comparing in place:
-    # slicing the thirty words out of _WORDS to look for them was ~2 KB of garbage per Start or
-    # Stop, a third of what starting a transaction allocated.
+    # _TS + 4 bytes -> where it ends, or -1 when it does not fit. Every word starts with a
+    # quote: the text between quotes is copied whole, and at each quote the words are compared
+    # in place (wsmask.same). Slicing the thirty words out of _WORDS to look for them, and
+    # replace(), were ~4 KB of garbage per Start or Stop.
     n = len(b)
+    m = len(buf)
+    mv = memoryview(b)
     j = 0
     while j < n:
-        c = b[j]
-        if c == 0x22:  # '"': every word starts with one
-            w = _word_at(b, j)
-            if w:
-                c = w & 31
-                j = w >> 5
-                if c == _TSWORD:
-                    t = _stamp(b, j)
-                    if t is not None:  # exactly what clock.fmt() writes for that second
-                        if i + 5 > len(buf):
-                            return -1
-                        buf[i] = _TS
-                        struct.pack_into(">I", buf, i + 1, t)
-                        i += 5
-                        j += 21
-                        continue
-                j -= 1  # (the code stands in for the word's last byte)
-        if i >= len(buf):
+        q = b.find(b'"', j)
+        if q < 0:
+            q = n
+        if q > j:
+            e = i + q - j
+            if e > m:
+                return -1
+            buf[i:e] = mv[j:q]
+            i = e
+            if q == n:
+                break
+        w = _word_at(b, q)
+        if w:
+            c = w & 31
+            j = w >> 5
+            if c == _TSWORD:
+                t = _stamp(b, j)
+                if t is not None:  # exactly what clock.fmt() writes for that second
+                    if i + 5 > m:
+                        return -1
+                    buf[i] = _TS
+                    struct.pack_into(">I", buf, i + 1, t)
+                    i += 5
+                    j += 21
+                    continue
+        else:
+            c = 0x22  # a quote that starts no word
+            j = q + 1
+        if i >= m:
             return -1
         buf[i] = c
         i += 1
-        j += 1
     return i
 
 
 def _word_at(b, j):
-    # The first word of _WORDS at b[j:] -> its code | where it ends in b << 5; 0 when none.
-    n = len(b)
+    # The first word of _WORDS at b[j:] (b[j] is a quote) -> its code | where it ends in b << 5;
+    # 0 when none. The byte after the quote is compared first: it rules out most words.
+    c = b[j + 1] if j + 1 < len(b) else -1
     k = 0
     for code in range(1, _NWORDS + 1):
-        i = j
-        while i < n and b[i] == _WORDS[k]:
-            i += 1
-            k += 1
-        if not _WORDS[k]:
-            return code | i << 5
-        k = _WORDS.find(b"\0", k) + 1
+        e = _WORDS.find(b"\0", k)
+        if _WORDS[k + 1] == c and same(b, j, _WORDS, k, e - k):
+            return code | (j + e - k) << 5
+        k = e + 1
     return 0
 
 
