@@ -104,33 +104,37 @@ def value_end(b, i, n):
     return j
 
 
+def _first(b, i, n, opening, closing, what):
+    # b[i:n] is an array or object, as value_end() delimits it -> where its first element
+    # starts, or -1 when it is empty.
+    if n - i < 2 or b[i] != opening or b[n - 1] != closing:
+        raise ValueError(what + " expected")
+    i = skip(b, i + 1, n)
+    return -1 if i == n - 1 else i
+
+
+def _next(b, e, n):
+    # An element ended at e -> where the next one starts, or -1 at the closing bracket (n - 1).
+    i = skip(b, e, n)
+    return -1 if i == n - 1 else after(b, i, n)
+
+
 def items(b, i, n):
     """b[i:n] is a JSON array, as value_end() delimits it: yields (start, end) of each element.
     Raises ValueError where it is not one."""
-    if n - i < 2 or b[i] != 0x5B or b[n - 1] != 0x5D:
-        raise ValueError("array expected")
-    i = skip(b, i + 1, n)
-    if i == n - 1:
-        return
-    while True:
+    i = _first(b, i, n, 0x5B, 0x5D, "array")
+    while i >= 0:
         e = value_end(b, i, n)
         yield i, e
-        i = skip(b, e, n)
-        if i == n - 1:
-            return
-        i = after(b, i, n)
+        i = _next(b, e, n)
 
 
 def members(b, i, n):
     """b[i:n] is a JSON object, as value_end() delimits it: yields (key start, key end, value
     start, value end) of each member, the key with its quotes. Raises ValueError where it is not
     one."""
-    if n - i < 2 or b[i] != 0x7B or b[n - 1] != 0x7D:
-        raise ValueError("object expected")
-    i = skip(b, i + 1, n)
-    if i == n - 1:
-        return
-    while True:
+    i = _first(b, i, n, 0x7B, 0x7D, "object")
+    while i >= 0:
         k = string_end(b, i, n)
         v = skip(b, k, n)
         if v >= n or b[v] != 0x3A:  # :
@@ -138,7 +142,4 @@ def members(b, i, n):
         v = skip(b, v + 1, n)
         e = value_end(b, v, n)
         yield i, k, v, e
-        i = skip(b, e, n)
-        if i == n - 1:
-            return
-        i = after(b, i, n)
+        i = _next(b, e, n)
