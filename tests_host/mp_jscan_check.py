@@ -11,6 +11,8 @@ import sys
 from ocpp import config, jscan, rpc, store
 from ocpp.profiles import localauth
 
+from jwalk import walk  # beside this script
+
 random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 CHARS = 'ab"\\{}[],: \n\t\x0c\x01e1-.'
 DAMAGE = ('"', "\\", "{", "}", "[", "]", ",", ":", " ", "1", "x", "\x0c", "\x0b", "e", "-", ".")
@@ -35,25 +37,6 @@ def value(depth=0):
     if k <= 7:
         return [value(depth + 1) for _ in range(random.randint(0, 4))]
     return {text(): value(depth + 1) for _ in range(random.randint(0, 4))}
-
-
-def walk(b):
-    n = len(b)
-    i = jscan.skip(b, 0, n)
-    e = jscan.value_end(b, i, n)
-    if jscan.skip(b, e, n) != n:
-        raise ValueError("text after the value")
-    return _value(b, i, e)
-
-
-def _value(b, i, e):
-    if b[i] == 0x5B:
-        return [_value(b, s, t) for s, t in jscan.items(b, i, e)]
-    if b[i] == 0x7B:
-        return {jscan.load(b, k, v): _value(b, s, t) for k, v, s, t in jscan.members(b, i, e)}
-    if jscan.value_end(b, i, e) != e:
-        raise ValueError("not one value")
-    return jscan.load(b, i, e)
 
 
 def outcome(f, b):

@@ -7,6 +7,7 @@ import json
 import os
 import random
 
+import mpcheck
 import pytest
 
 from ocpp import api, clock, jcodec, journal, metering, mvjson, store, txqueue
@@ -809,15 +810,7 @@ def test_offline_backlog_drains_with_bounded_rewrites(csms, capsys):
 
 
 def test_the_same_code_on_micropython(tmp_path):
-    import subprocess
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    mp = os.path.join(repo, ".venv", "bin", "micropython")
-    if not os.path.exists(mp):
-        pytest.skip("no MicroPython unix port")
-    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "lib") + ":.frozen")
-    r = subprocess.run([mp, os.path.join(repo, "tests_host", "mp_journal_check.py"),
-                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    r = mpcheck.run("mp_journal_check.py", tmp_path)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
 
 
@@ -825,17 +818,8 @@ def test_littlefs_power_cut_at_every_block_write(tmp_path):
     # The append file stays open (journal.py): each record must be committed by its flush(),
     # as close() did. On littlefs over a RAM block device, cut at every block written; the
     # same run with flush() left out must fail, or the check could not tell.
-    import subprocess
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    mp = os.path.join(repo, ".venv", "bin", "micropython")
-    if not os.path.exists(mp):
-        pytest.skip("no MicroPython unix port")
-    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "lib") + ":.frozen")
-    script = os.path.join(repo, "tests_host", "mp_lfs_journal_check.py")
-    runs = [subprocess.run([mp, "-X", "heapsize=64m", script] + arg, env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
-            for arg in ([], ["noflush"])]
+    runs = [mpcheck.run("mp_lfs_journal_check.py", *arg, heap="64m", cwd=tmp_path)
+            for arg in ((), ("noflush",))]
     out = [r.stdout + r.stderr for r in runs]  # (MicroPython prints tracebacks on stdout)
     assert runs[0].returncode == 0 and out[0].startswith("OK "), out[0]
     assert int(out[0].split()[1]) > 50  # cuts checked

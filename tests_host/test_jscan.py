@@ -6,31 +6,14 @@ import json
 import os
 import tempfile
 
+import mpcheck
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from ocpp import config, jscan, rpc, store
 from ocpp.profiles import localauth
 
-
-def walk(b):
-    # b (bytes) read with the scanner down to its scalars, each parsed on its own.
-    n = len(b)
-    i = jscan.skip(b, 0, n)
-    e = jscan.value_end(b, i, n)
-    if jscan.skip(b, e, n) != n:
-        raise ValueError("text after the value")
-    return _value(b, i, e)
-
-
-def _value(b, i, e):
-    if b[i] == 0x5B:
-        return [_value(b, s, t) for s, t in jscan.items(b, i, e)]
-    if b[i] == 0x7B:
-        return {json.loads(b[k:v]): _value(b, s, t) for k, v, s, t in jscan.members(b, i, e)}
-    if jscan.value_end(b, i, e) != e:
-        raise ValueError("not one value")
-    return json.loads(b[i:e])
+from jwalk import walk  # the scanner's reading of a text, down to its scalars
 
 
 def loads(b):
@@ -228,13 +211,5 @@ def test_any_id_and_action_in_a_long_call(uid, action, seps):
 
 def test_the_same_on_micropython(tmp_path):
     # MicroPython's json.loads is another parser (and a lax one): mp_jscan_check.py.
-    import subprocess
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    mp = os.path.join(repo, ".venv", "bin", "micropython")
-    if not os.path.exists(mp):
-        pytest.skip("no MicroPython unix port")
-    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "lib") + ":.frozen")
-    r = subprocess.run([mp, os.path.join(repo, "tests_host", "mp_jscan_check.py"),
-                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    r = mpcheck.run("mp_jscan_check.py", tmp_path, timeout=120)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
