@@ -5,11 +5,7 @@ from ocpp import jscan
 
 
 def walk(b):
-    n = len(b)
-    i = jscan.skip(b, 0, n)
-    e = jscan.value_end(b, i, n)
-    if jscan.skip(b, e, n) != n:
-        raise ValueError("text after the value")
+    i, e = jscan.one(b)
     return _value(b, i, e)
 
 

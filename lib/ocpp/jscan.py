@@ -104,6 +104,16 @@ def value_end(b, i, n):
     return j
 
 
+def one(b):
+    # b is one JSON value between whitespace -> (start, end) of it; ValueError otherwise.
+    n = len(b)
+    i = skip(b, 0, n)
+    e = value_end(b, i, n)
+    if skip(b, e, n) != n:
+        raise ValueError("text after the value")
+    return i, e
+
+
 def _first(b, i, n, opening, closing, what):
     # b[i:n] is an array or object, as value_end() delimits it -> where its first element
     # starts, or -1 when it is empty.

@@ -238,11 +238,7 @@ def _walk(b, recs, order, limit):
     # which check() then reports as it would the whole list; how many entries; False when one
     # cannot be stored. ValueError when b is not JSON: nothing is answered before all of it
     # was read.
-    e = len(b)
-    i = jscan.skip(b, 0, e)
-    e = jscan.value_end(b, i, e)
-    if jscan.skip(b, e, len(b)) != len(b):
-        raise ValueError("text after the payload")
+    i, e = jscan.one(b)
     fields = {}
     n, ok = 0, True
     for k, v, s, e in jscan.members(b, i, e):
