@@ -90,16 +90,14 @@ class _Check:
         known = []
         for name, kind, required, rng in schema:
             known.append(name)
-            field = where + name if not where else "%s.%s" % (where, name)
             v = data.get(name)
-            if v is None:
-                if required:
-                    self.err(field, "missing")
-                continue
-            self.value(field, kind, v, rng)
+            if v is not None:
+                self.value(_join(where, name), kind, v, rng)
+            elif required:
+                self.err(_join(where, name), "missing")
         for name in data:
             if name not in known:
-                self.err(("%s.%s" % (where, name)) if where else name, "unknown field")
+                self.err(_join(where, name), "unknown field")
 
     def value(self, field, kind, v, rng):
         b = self.board
@@ -185,22 +183,19 @@ class _Check:
                 self.err(field + ".ct", "%d CT clamps for %d phases" % (len(cts), phases))
 
 
+def _join(where, name):
+    return "%s.%s" % (where, name) if where else name
+
+
 def check(board):
     """Raise BoardError listing every problem of the board module (or object) `board`."""
     c = _Check(board)
+    # The board's upper-case names are its fields (CONNECTORS, a tuple, is checked apart).
     data = {}
-    for name, _, _, _ in _BOARD:
-        v = getattr(board, name, None)
-        if v is not None:
-            data[name] = v
-    c.fields("", data, _BOARD)
     for name in dir(board):
-        if name.isupper() and name != "CONNECTORS" and name not in data:
-            for known in _BOARD:
-                if known[0] == name:
-                    break
-            else:
-                c.err(name, "unknown field")
+        if name.isupper() and name != "CONNECTORS":
+            data[name] = getattr(board, name)
+    c.fields("", data, _BOARD)
     c.connectors()
     if c.errors:
         raise BoardError("board %s:\n  %s" % (c.board_name(), "\n  ".join(c.errors)))
