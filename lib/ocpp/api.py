@@ -19,14 +19,7 @@
 import asyncio
 
 from . import auth, clock, metering
-from .chargepoint import (  # noqa: F401  (re-exported for integrators)
-    GET_METER_VALUE,
-    RESET,
-    START_CHARGING,
-    STOP_CHARGING,
-    UNLOCK_CONNECTOR,
-    ChargePoint,
-)
+from .chargepoint import GET_METER_VALUE, ChargePoint  # noqa: F401  (re-exported)
 from .compat import Waker, const, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .rpc import CallError
 from .connector import (  # noqa: F401
@@ -41,6 +34,11 @@ from .connector import (  # noqa: F401
     Transaction,
 )
 
+# The callback's reasons (GET_METER_VALUE is the engine's own).
+START_CHARGING = const(2)
+STOP_CHARGING = const(3)
+UNLOCK_CONNECTOR = const(4)
+RESET = const(5)  # value: "Soft" or "Hard"; the integrator restarts the charger
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
 _ENERGY = "Energy.Active.Import.Register"
@@ -87,13 +85,15 @@ class OCPP(ChargePoint):
             if self.config.get("StopTransactionOnEVSideDisconnect"):
                 asyncio.create_task(stop_by_charger(self, c, "EVDisconnected"))
                 if self.config.get("UnlockConnectorOnEVSideDisconnect"):
-                    self._unlock(connector)
+                    self.tell(UNLOCK_CONNECTOR, connector, None)
 
-    def _unlock(self, connector):
+    def tell(self, reason, connector, value):
+        """The integrator's callback -> its answer; False when it raised: that is logged, and
+        the library goes on (a bug of the integrator's must not stop it)."""
         try:
-            return self.callback(UNLOCK_CONNECTOR, connector, None)
+            return self.callback(reason, connector, value)
         except Exception as e:
-            self.log("api: unlock callback failed: %r" % e)
+            self.log("api: callback(%d, %d, %r) failed: %r" % (reason, connector, value, e))
             return False
 
     async def data_transfer(self, vendor_id, message_id=None, data=None, timeout_ms=5000):
@@ -158,26 +158,21 @@ class Session:
         offline rules; returns the idTagInfo status, or TIMEOUT when nothing could decide."""
         status, self.parent_id_tag = await auth.authorize(self.cp, id_tag, timeout_ms)
         if status == ACCEPTED:
-            self.id_tag = id_tag
-            if self.connector:
-                self._await_plug()
+            self.accept(id_tag)
         return status
-
-    def _await_plug(self):
-        # The connector is Preparing until the transaction starts or ConnectionTimeOut (§9.1.6)
-        # runs out, which returns it to Available and ends this session's authorisation.
-        c = self.cp.connectors[self.connector]
-        c.authorized_tag = self.id_tag
-        c.auth_deadline = ticks_add(ticks_ms(), self.cp.config.get("ConnectionTimeOut") * 1000)
-        c.update()
-        asyncio.create_task(_connection_timeout(self, c))
 
     def accept(self, id_tag):
         """Treat id_tag as authorised without asking (a remote start with
-        AuthorizeRemoteTxRequests false, §5.11)."""
+        AuthorizeRemoteTxRequests false, §5.11); authorize() calls it for an accepted one."""
         self.id_tag = id_tag
         if self.connector:
-            self._await_plug()
+            # The connector is Preparing until the transaction starts or ConnectionTimeOut
+            # (§9.1.6) runs out, which returns it to Available and ends this authorisation.
+            c = self.cp.connectors[self.connector]
+            c.authorized_tag = id_tag
+            c.auth_deadline = ticks_add(ticks_ms(), self.cp.config.get("ConnectionTimeOut") * 1000)
+            c.update()
+            asyncio.create_task(_connection_timeout(self, c))
 
     async def wait_plugged(self, poll_ms=100):
         """True once the cable is in, False if the authorisation expired or the session ended."""
@@ -205,12 +200,8 @@ class Session:
         self.tx = c.tx = tx
         c.authorized_tag = None
         c.finishing = False
-        payload = {
-            "connectorId": c.id,
-            "idTag": self.id_tag,
-            "meterStart": int(meter_wh),
-            "timestamp": tx.start_time,
-        }
+        payload = {"connectorId": c.id, "idTag": self.id_tag, "meterStart": tx.meter_start,
+                   "timestamp": tx.start_time}
         item = cp.txq.put("StartTransaction", payload, tx)
         metering.begin(cp, c, tx)
         asyncio.create_task(_metering(cp, c, tx))
@@ -266,18 +257,12 @@ class Session:
                     c.update()
 
 
-class _Answer(Waker):
-    # What an API call waiting for its Start/Stop's answer sleeps on; txqueue set()s it when
-    # the answer is in. (An asyncio.Event under wait_for_ms costs a task and a runner coroutine
-    # per wait, ~1.2 KB on the 64-bit unix port, at the busiest moment of a transaction.)
-    def set(self):
-        self.wake()
-
-
 async def _wait(item, timeout_ms):
     # -> the item's result, None when it was not answered in time (the message stays queued).
+    # Asleep on a Waker, which txqueue wakes with the answer: an asyncio.Event under wait_for_ms
+    # costs a task and a runner coroutine per wait (~1.2 KB, 64-bit) at a busy moment.
     if item.result is None:
-        w = item.waiters = _Answer()
+        w = item.waiters = Waker()
         end = ticks_add(ticks_ms(), timeout_ms)
         try:
             while item.result is None:
@@ -304,10 +289,7 @@ async def _refused(cp, c, tx):
     if cp.config.get("StopTransactionOnInvalidId"):
         await stop_by_charger(cp, c, "DeAuthorized")
         return
-    try:
-        cp.callback(STOP_CHARGING, c.id, "DeAuthorized")
-    except Exception as e:
-        cp.log("api: stop callback failed: %r" % e)
+    cp.tell(STOP_CHARGING, c.id, "DeAuthorized")
     c.event(EVSE_SUSPENDED)
 
 
@@ -396,10 +378,7 @@ async def stop_by_charger(cp, c, reason):
     tx = c.tx
     if tx is None or sess is None or sess.tx is not tx:
         return
-    try:
-        cp.callback(STOP_CHARGING, c.id, reason)
-    except Exception as e:
-        cp.log("api: stop callback failed: %r" % e)
+    cp.tell(STOP_CHARGING, c.id, reason)
     meter = cp.meter(c.id, _ENERGY)
     await sess.stop_transaction(tx.meter_last if meter is None else meter, reason=reason)
     sess.close()
@@ -418,7 +397,4 @@ async def reset(cp, kind):
             break
         await sleep_ms(100)
     cp.log("api: %s reset" % kind)
-    try:
-        cp.callback(RESET, 0, kind)
-    except Exception as e:
-        cp.log("api: reset callback failed: %r" % e)
+    cp.tell(RESET, 0, kind)

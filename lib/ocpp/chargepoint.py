@@ -408,8 +408,4 @@ def _set_clock(answer):
     clock.set_from(answer.get("currentTime", ""))
 
 
-GET_METER_VALUE = const(1)
-START_CHARGING = const(2)
-STOP_CHARGING = const(3)
-UNLOCK_CONNECTOR = const(4)
-RESET = const(5)  # value: "Soft" or "Hard"; the integrator restarts the charger
+GET_METER_VALUE = const(1)  # the callback's reason for a reading; api.py has the others

@@ -129,11 +129,8 @@ class Core:
         c = cp.connectors[cid]
         if c.tx is not None:
             # Energy off before the lock opens; the StopTransaction follows (TC_018_1).
-            try:
-                cp.callback(api.STOP_CHARGING, cid, "UnlockCommand")
-            except Exception as e:
-                cp.log("core: stop callback failed: %r" % e)
-        r = cp._unlock(cid)
+            cp.tell(api.STOP_CHARGING, cid, "UnlockCommand")
+        r = cp.tell(api.UNLOCK_CONNECTOR, cid, None)
         if r is None:
             return {"status": "NotSupported"}  # a fixed cable (TC_017_2, TC_018_2)
         if c.tx is not None:

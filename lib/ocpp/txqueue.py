@@ -36,7 +36,7 @@ class Item:
         self.tx = tx
         self.off = None  # where the message is in the journal
         self.result = None  # the CALLRESULT payload, or an error code string
-        self.waiters = None  # asyncio.Event, made only when an API call waits for this item
+        self.waiters = None  # a compat.Waker, made only when an API call waits for this item
 
 
 class TxQueue:
@@ -355,7 +355,7 @@ class TxQueue:
             item.tx.start_done = True
         item.result = result
         if item.waiters is not None:
-            item.waiters.set()
+            item.waiters.wake()
         self.cp.on_tx_result(item)
 
     # ---- the journal on flash ---------------------------------------------------------------
