@@ -7,7 +7,7 @@
 # well.
 import asyncio
 
-from ocpp.compat import const, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from ocpp.compat import const, jitter, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 
 _JOIN_MS = const(20000)  # how long one attempt to join may take
 _BACKOFF_MIN_MS = const(2000)
@@ -111,7 +111,7 @@ class Wifi:
             if await self._join():
                 last_ok = ticks_ms()
                 continue
-            delay = _jitter(self.backoff)
+            delay = jitter(self.backoff)
             self.log("wifi: join failed (status %s); retry in %d ms" % (_status(w), delay))
             await sleep_ms(delay)
             self.backoff = min(self.backoff * 2, _BACKOFF_MAX_MS)
@@ -122,9 +122,3 @@ def _status(w):
         return w.status()
     except (AttributeError, OSError):
         return "?"
-
-
-def _jitter(ms):
-    import os
-
-    return ms * 3 // 4 + (int.from_bytes(os.urandom(2), "big") * ms // 2) // 65536

@@ -3,10 +3,11 @@
 # central system's CALLs through the handler table of core.py.
 import asyncio
 import gc
+import sys
 
-from . import clock, ws
+from . import clock, metering, store, ws
 from .auth import Cache
-from .compat import Waker, const, sleep_ms, ticks_diff, ticks_ms
+from .compat import Waker, const, jitter, sleep_ms, ticks_diff, ticks_ms
 from .config import Config
 from .connector import Connector
 from .core import HANDLERS, KNOWN
@@ -22,8 +23,6 @@ _AVAILABILITY = "availability.json"  # the connectors set Inoperative (§5.2), a
 
 
 def _log(msg):
-    import sys
-
     print(msg, file=sys.stderr)
 
 
@@ -74,8 +73,6 @@ class ChargePoint:
 
     def start(self):
         """Start the engine task; call from inside a running asyncio loop."""
-        from . import metering
-
         self._restore_availability()
         # Transactions that were running at a power cut end now (StopTransaction PowerLoss).
         self.txq.recover()
@@ -110,10 +107,7 @@ class ChargePoint:
             except Exception as e:  # WSError, OSError: anything short of a bug is a retry
                 # A connect that timed out can leave MicroPython's socket open until collected.
                 gc.collect()
-                delay = self._jitter(backoff)
-                self.log("engine: connect failed (%s); retry in %d ms" % (e, delay))
-                await sleep_ms(delay)
-                backoff = min(backoff * 2, _BACKOFF_MAX_MS)
+                backoff = await self._backoff(backoff, "connect failed (%s)" % e)
                 continue
             self.log("engine: connected to " + url)
             self.ws = sock
@@ -142,16 +136,14 @@ class ChargePoint:
                 await sock.close()
             if self.registration == "Accepted":
                 backoff = _BACKOFF_MIN_MS  # the link worked; start the backoff anew
-            delay = self._jitter(backoff)
-            self.log("engine: disconnected; reconnect in %d ms" % delay)
-            await sleep_ms(delay)
-            backoff = min(backoff * 2, _BACKOFF_MAX_MS)
+            backoff = await self._backoff(backoff, "disconnected")
 
-    def _jitter(self, ms):
-        # +-25 % so that a fleet of chargers does not reconnect in lockstep after an outage.
-        import os
-
-        return ms * 3 // 4 + (int.from_bytes(os.urandom(2), "big") * ms // 2) // 65536
+    async def _backoff(self, ms, why):
+        # A sleep of about ms before the next connect -> the backoff after that: twice as long.
+        delay = jitter(ms)
+        self.log("engine: %s; reconnect in %d ms" % (why, delay))
+        await sleep_ms(delay)
+        return min(ms * 2, _BACKOFF_MAX_MS)
 
     def _cadata(self):
         path = self.csms.get("ca_file")
@@ -288,8 +280,6 @@ class ChargePoint:
                 continue
             self.registration = r.get("status")
             if clock.set_from(r.get("currentTime", "")):
-                from . import metering
-
                 metering.wake(self)  # the clock-aligned task sleeps while the clock is unknown
             interval = r.get("interval", 0)
             self.log("engine: boot %s, interval %s" % (self.registration, interval))
@@ -370,8 +360,6 @@ class ChargePoint:
     # persist") -----------------------------------------------------------------------------
 
     def _restore_availability(self):
-        from . import store
-
         down = store.load(_AVAILABILITY, self.log)
         if isinstance(down, list):
             for cid in down:
@@ -379,8 +367,6 @@ class ChargePoint:
                     self.connectors[cid].operative = False
 
     def set_operative(self, c, operative):
-        from . import store
-
         c.operative = operative
         c.pending_inoperative = False
         try:

@@ -1,5 +1,6 @@
-# The few things that differ between MicroPython and CPython, in one place.
-# Everything else in lib/ocpp imports from here instead of testing sys.implementation itself.
+# The few things that differ between MicroPython and CPython, in one place (and jitter(), which
+# the engine and the firmware share). Everything else in lib/ocpp imports from here instead of
+# testing sys.implementation itself.
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -30,6 +31,14 @@ else:  # CPython 3.11: the host tests and the CPython benchmark
 
     def sleep_ms(ms):
         return asyncio.sleep(ms / 1000)
+
+
+def jitter(ms):
+    # ms +-25 %: a retry delay, so that a fleet of chargers does not retry in lockstep after an
+    # outage (the engine's reconnects, the firmware's Wi-Fi joins).
+    import os
+
+    return ms * 3 // 4 + (int.from_bytes(os.urandom(2), "big") * ms // 2) // 65536
 
 
 async def wait_for_ms(aw, ms):
