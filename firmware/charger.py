@@ -9,6 +9,7 @@ import asyncio
 
 from hal.meter import ENERGY
 from hal.pilot import PLUGGED
+from hal.timing import quiet_waits
 from ocpp import api
 from ocpp.compat import const, sleep_ms, ticks_ms
 from ocpp.register import Register
@@ -23,32 +24,12 @@ LOCK_FAILURE = "ConnectorLockFailure"
 INTERNAL_FAULT = "InternalError"
 
 # Fault sources of a connector, in order of precedence for the reported errorCode.
-EXTERNAL = const(0)  # a fault input (the simulator's `fault` command)
-SWITCH = const(1)  # the contactor's auxiliary contact disagrees: welded or not pulling in
-PILOT = const(2)  # pilot state E or F, or the EV's diode missing
-LOCK = const(3)
-INTERNAL = const(4)  # an unhandled exception somewhere
+_EXTERNAL = const(0)  # a fault input (the simulator's `fault` command)
+_SWITCH = const(1)  # the contactor's auxiliary contact disagrees: welded or not pulling in
+_PILOT = const(2)  # pilot state E or F, or the EV's diode missing
+_LOCK = const(3)
+_INTERNAL = const(4)  # an unhandled exception somewhere
 _SOURCES = const(5)
-
-
-def _quiet_waits():
-    # A task waking from a timed sleep costs MicroPython's asyncio two calls of
-    # IOQueue.wait_io_event, whose frame is too large for the C stack (hal/__init__.py): 2 x 144
-    # bytes of heap (64-bit). Freed at once, but the hardware loop wakes 20 times a second: 5.8
-    # KB/s at idle, counted by gc.threshold (main.py): a collection every second for nothing.
-    # This stand-in has a small frame: one poll; when something is ready, the original handles
-    # it (poll is level-triggered: it still is). CPython's asyncio (host tests) has no `core`.
-    q = getattr(getattr(asyncio, "core", None), "_io_queue", None)
-    if q is None or "wait_io_event" in q.__dict__:
-        return
-    ipoll = q.poller.ipoll
-    full = type(q).wait_io_event
-
-    def wait_io_event(dt):
-        if next(ipoll(dt), None) is not None:
-            full(q, 0)
-
-    q.wait_io_event = wait_io_event
 
 
 class Charger:
@@ -91,7 +72,7 @@ class Charger:
         self.ticks = 0
 
     def start(self, wifi=None):
-        _quiet_waits()
+        quiet_waits()
         self.hw.start()
         asyncio.get_event_loop().set_exception_handler(self._crash)
         asyncio.create_task(self._hardware_loop())
@@ -121,7 +102,7 @@ class Charger:
         if value == "Current.Offered":
             return p.pilot.offered
         if value == ENERGY:  # on flash before the library journals it
-            return self.register.report(cid, p.meter.read(ENERGY))
+            return self.energy_wh(cid, True)
         return p.meter.read(value)
 
     def _event(self, reason, cid, value):
@@ -132,9 +113,7 @@ class Charger:
         if reason == api.STOP_CHARGING:
             if value == "UnlockCommand" and self.hw.port(cid).lock is None:
                 return True  # a fixed cable: nothing to unlock, the transaction goes on
-            self.energise[cid] = False
-            self._hold[cid] = False
-            self._apply(cid)
+            self._cut(cid)
             return True
         if reason == api.RESET:  # the library stopped every transaction already
             self.hw.trip()
@@ -144,9 +123,7 @@ class Charger:
             lock = self.hw.port(cid).lock
             if lock is None:
                 return None
-            self.energise[cid] = False
-            self._hold[cid] = False
-            self._apply(cid)  # the contactor opens before the lock moves
+            self._cut(cid)  # the contactor opens before the lock moves
             return lock.set(False)
         return None
 
@@ -154,7 +131,7 @@ class Charger:
 
     def fault(self, cid, code):
         """An external fault (code) on a connector, or its end (None)."""
-        self._set_fault(cid, EXTERNAL, code)
+        self._set_fault(cid, _EXTERNAL, code)
 
     def energy_wh(self, cid, persist=False):
         wh = self.hw.port(cid).meter.read(ENERGY)
@@ -240,9 +217,7 @@ class Charger:
         sess = self.sessions[cid]
         if sess is None or sess.tx is None or sess.tx.ended:
             return "NoTransaction"
-        self.energise[cid] = False
-        self._hold[cid] = False
-        self._apply(cid)
+        self._cut(cid)
         r = await sess.stop_transaction(self.energy_wh(cid, True), reason=reason, id_tag=tag)
         sess.close()
         if self.sessions[cid] is sess:  # (not a card's new session meanwhile)
@@ -261,7 +236,7 @@ class Charger:
         if lock is not None and not lock.locked and not lock.set(True):
             self._hold[cid] = False
             self._lock_failed[cid] = True
-            self._set_fault(cid, LOCK, LOCK_FAILURE)
+            self._set_fault(cid, _LOCK, LOCK_FAILURE)
             sess.close()
             self.sessions[cid] = None
             return
@@ -304,7 +279,7 @@ class Charger:
         self.log("charger: unhandled %r (%s); contactors opened" % (exc, context.get("message")))
         self.hw.trip()
         for cid in range(1, self.n + 1):
-            self._set_fault(cid, INTERNAL, INTERNAL_FAULT)
+            self._set_fault(cid, _INTERNAL, INTERNAL_FAULT)
         if self.engine is not None and context.get("future") is self.engine:
             asyncio.create_task(self._reboot(2000))
 
@@ -318,6 +293,12 @@ class Charger:
         """The transaction the charger started on cid is on: energy is wanted."""
         tx = self.cp.connectors[cid].tx
         return self.energise[cid] and tx is not None and not tx.ended
+
+    def _cut(self, cid):
+        """The transaction on cid is to end: energy off, and the cable no longer held."""
+        self.energise[cid] = False
+        self._hold[cid] = False
+        self._apply(cid)
 
     def _apply(self, cid):
         """Hand the interlock the facts; report whether the EV now draws energy."""
@@ -340,7 +321,7 @@ class Charger:
         self.cp.connector_event(cid, api.EV_CHARGING if drawing else api.EV_SUSPENDED)
 
     def _pilot_changed(self, cid, state):
-        self._set_fault(cid, PILOT, PILOT_FAULT if state in ("E", "F") else None)
+        self._set_fault(cid, _PILOT, PILOT_FAULT if state in ("E", "F") else None)
         if state in ("E", "F"):
             return  # plugged or not is unknown: keep what was known
         plugged = state in PLUGGED
@@ -349,7 +330,7 @@ class Charger:
             if not plugged:  # a lock failure lasts until the cable is out
                 self._hold[cid] = False
                 self._lock_failed[cid] = None
-                self._set_fault(cid, LOCK, None)
+                self._set_fault(cid, _LOCK, None)
             self.cp.connector_event(cid, api.EV_PLUGGED if plugged else api.EV_UNPLUGGED)
 
     def _lock(self, cid, p):
@@ -362,7 +343,7 @@ class Charger:
         want = self._plugged[cid] and (self._hold[cid] or self._running(cid))
         if lock.locked != want and not lock.set(want):
             self._lock_failed[cid] = want
-            self._set_fault(cid, LOCK, LOCK_FAILURE)
+            self._set_fault(cid, _LOCK, LOCK_FAILURE)
 
     # The hardware loop allocates nothing in the usual tick (no state change): it runs 20 times
     # a second. Hence the small methods: a MicroPython function with more than 11 words of
@@ -383,7 +364,7 @@ class Charger:
         p = self.hw.port(cid)
         if p.pilot.poll():
             self._pilot_changed(cid, p.pilot.state)
-        self._set_fault(cid, SWITCH, p.contactor.failure())
+        self._set_fault(cid, _SWITCH, p.contactor.failure())
         self._lock(cid, p)
         self._apply(cid)
         if self.ticks % _METER_TICKS == cid - 1:

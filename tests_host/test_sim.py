@@ -215,7 +215,7 @@ def _mem(sim):
 def test_idle_heap_and_collection_threshold(csms, sim):
     """main.py makes the runtime collect after each 1/32 of the heap allocated; at idle the
     firmware allocates next to nothing, although the hardware loop wakes 20 times a second
-    (asyncio's wait took 288 bytes of heap per wake-up before charger._quiet_waits)."""
+    (asyncio's wait took 288 bytes of heap per wake-up before hal.timing.quiet_waits)."""
     sim.wait_status(lambda s: s["accepted"] and conn(s)["status"] == "Available")
     a = _mem(sim)
     assert abs(a["threshold"] * 32 - (a["alloc"] + a["free"])) < 1024

@@ -20,7 +20,7 @@ from .compat import MICROPYTHON, const
 
 _HDR = const(7)
 _SMALL = const(256)  # bodies up to this size are read at once; longer ones are checked in chunks
-MAX_BODY = const(8192)  # no OCPP message we queue comes near; a bigger length means damage
+_MAX_BODY = const(8192)  # no OCPP message we queue comes near; a bigger length means damage
 
 
 class Journal:
@@ -175,7 +175,7 @@ class Reader:
                     bad = off
                 break
             kind, n, crc = struct.unpack("<BHI", hdr)
-            if kind & 0xF0 == 0xA0 and n <= MAX_BODY:
+            if kind & 0xF0 == 0xA0 and n <= _MAX_BODY:
                 body = self._body(f, n, crc32(hdr[:3]), crc)
                 if body is not None:
                     if bad >= 0:
