@@ -58,13 +58,10 @@ def _blink(pin_id, period_ms):
     # From a timer: only the REPL is left running.
     import machine
 
+    from hal.hardware import every
+
     pin = machine.Pin(pin_id, machine.Pin.OUT)
-    try:
-        t = machine.Timer(-1)  # a virtual timer (rp2)
-    except (ValueError, TypeError):
-        t = machine.Timer(0)  # esp32: hardware timers only
-    t.init(period=period_ms, mode=machine.Timer.PERIODIC,
-           callback=lambda _: pin.value(not pin.value()))
+    every(period_ms, lambda: pin.value(not pin.value()))
 
 
 def build(log):

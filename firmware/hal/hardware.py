@@ -136,12 +136,15 @@ class Hardware:
         """The charger stopped (Ctrl-C at the REPL, mpremote taking over): a watchdog cannot be
         disarmed on ESP32 or RP2040, so feed it from a timer to keep the REPL usable. The
         contactors stay open (trip() ran before)."""
-        wdt = self.wdt
-        if wdt is None:
-            return None
-        try:
-            t = machine.Timer(-1)
-        except (ValueError, TypeError):
-            t = machine.Timer(0)
-        t.init(period=1000, mode=machine.Timer.PERIODIC, callback=lambda _: wdt.feed())
-        return t
+        return None if self.wdt is None else every(1000, self.wdt.feed)
+
+
+def every(ms, fn):
+    """A machine.Timer that calls fn() every ms milliseconds, for when only the REPL is left
+    running (the charger stopped, or never started)."""
+    try:
+        t = machine.Timer(-1)  # a virtual timer (rp2)
+    except (ValueError, TypeError):
+        t = machine.Timer(0)  # esp32: hardware timers only
+    t.init(period=ms, mode=machine.Timer.PERIODIC, callback=lambda _: fn())
+    return t
