@@ -6,6 +6,7 @@ import sys
 
 from ocpp import config, jcodec, journal, register, store, txlog, txqueue
 from ocpp.connector import Transaction
+from ocpp.rpc import CallError, Offline, Timeout
 from ocpp.profiles import localauth
 
 store.dir = sys.argv[1]
@@ -15,6 +16,22 @@ TS = "2026-03-01T10:00:00Z"
 
 def log(msg):
     LOG.append(msg)
+
+
+async def send_next(q):
+    # Send the head of the queue if it is due, as the engine's outbox does (chargepoint.py)
+    # -> True when something was sent.
+    p = q.begin() if q.ready() else None
+    if p is None or p is True:
+        return p is True
+    try:
+        q.answered(await q.cp.call(q.action, p))
+    except (Offline, Timeout):
+        q.lost()
+        raise
+    except CallError as e:
+        q.refused(e.code)
+    return True
 
 
 # ---- codec
@@ -130,7 +147,7 @@ async def call(action, payload, timeout_ms=None):
 
 cp.call = call
 while len(q):
-    assert asyncio.run(q.send_next())
+    assert asyncio.run(send_next(q))
 assert [a for a, _ in sent] == ["StartTransaction", "MeterValues", "StopTransaction"], sent
 assert sent[2][1] == dict(stop, transactionId=7)
 mv = {"connectorId": 2, "meterValue": [{"timestamp": "2026-03-01T10:02:00Z", "sampledValue": [
@@ -139,14 +156,14 @@ mv = {"connectorId": 2, "meterValue": [{"timestamp": "2026-03-01T10:02:00Z", "sa
 tx2 = Transaction(2, "MPTAG", 150, TS)
 q.put("StartTransaction", {"connectorId": 2, "idTag": "MPTAG", "meterStart": 150,
                            "timestamp": TS}, tx2)
-assert asyncio.run(q.send_next()) and not len(q)
+assert asyncio.run(send_next(q)) and not len(q)
 q.put("MeterValues", dict(mv), tx2)
 with q.j.reader(q.head) as r:
     rec = r.next()
     while rec[1] != txlog.METER_VALUES:
         rec = r.next()
 assert rec[2][2] == 0  # journaled in the compact form
-assert q.ready() and asyncio.run(q.send_next())
+assert q.ready() and asyncio.run(send_next(q))
 assert sent[-1] == ("MeterValues", dict(mv, transactionId=7)) and not len(q)
 
 # ---- the local list

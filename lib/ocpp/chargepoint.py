@@ -218,7 +218,8 @@ class ChargePoint:
                 if c is not None:
                     await self._send_status(c)
                 elif self.txq.ready():
-                    # txq.send_next() written out: no coroutine object per message.
+                    # The head of the queue sent as txqueue.py says, inline: no coroutine object
+                    # per message.
                     q = self.txq
                     p = q.begin()
                     if p is not None and p is not True:

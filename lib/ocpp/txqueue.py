@@ -17,7 +17,6 @@ import struct
 from . import clock, jcodec, mvjson, txlog
 from .compat import const, ticks_add, ticks_diff, ticks_ms
 from .connector import Transaction
-from .rpc import CallError, Offline, Timeout
 from .txlog import ACK, METER, METER_VALUES, MIN_DEAD, START, STOP  # noqa: F401
 
 _ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")  # by kind - START
@@ -199,23 +198,10 @@ class TxQueue:
         self._load()
         return self.count > 0 and self.retry_in() <= 0
 
-    async def send_next(self):
-        """Send the head of the queue if it is due; returns True when something was sent."""
-        # The engine's outbox does the same inline (a coroutine object is ~300 bytes a call).
-        p = self.begin() if self.ready() else None
-        if p is None or p is True:
-            return p is True
-        try:
-            self.answered(await self.cp.call(self.action, p))
-        except (Offline, Timeout):
-            self.lost()
-            raise
-        except CallError as e:
-            self.refused(e.code)
-        return True
-
     # A message goes out as: p = begin(); then `await cp.call(q.action, p)`, and answered() with
-    # its answer, refused() for a CALLERROR, lost() for Offline or Timeout.
+    # its answer, refused() for a CALLERROR, lost() for Offline or Timeout. (The engine's outbox
+    # does that inline, and so do the tests' send_next(): a coroutine per message would cost ~300
+    # bytes a call.)
 
     def begin(self):
         """The payload of the head of the queue, made ready to send (action: its action); None
