@@ -52,6 +52,13 @@ def crc_a(buf, n):
     return crc
 
 
+def _crc_into(buf, n):
+    # buf[:n] + its CRC_A: a frame of n + 2 bytes.
+    crc = crc_a(buf, n)
+    buf[n] = crc & 0xFF
+    buf[n + 1] = crc >> 8
+
+
 class Mfrc522:
     def __init__(self, spi, cs, rst=None):
         self._spi = spi
@@ -164,18 +171,11 @@ class Mfrc522:
             tx[1] = 0x70  # SELECT this UID part
             for i in range(5):
                 tx[2 + i] = rx[i]
-            crc = crc_a(tx, 7)
-            tx[7] = crc & 0xFF
-            tx[8] = crc >> 8
-            cascade = rx[0] == _CASCADE_TAG
-            if cascade:  # the first byte is the cascade tag: 3 UID bytes at this level
-                for i in range(3):
-                    uid[got + i] = rx[1 + i]
-                got += 3
-            else:
-                for i in range(4):
-                    uid[got + i] = rx[i]
-                got += 4
+            _crc_into(tx, 7)
+            # 4 UID bytes at this level, or 3 after the cascade tag (more at the next level).
+            for i in range(1 if rx[0] == _CASCADE_TAG else 0, 4):
+                uid[got] = rx[i]
+                got += 1
             if self.transceive(9) != 3:  # SAK + CRC_A
                 return 0
             if not rx[0] & 0x04:  # SAK: UID complete
@@ -187,9 +187,7 @@ class Mfrc522:
         tx = self._tx
         tx[0] = _HLTA
         tx[1] = 0
-        crc = crc_a(tx, 2)
-        tx[2] = crc & 0xFF
-        tx[3] = crc >> 8
+        _crc_into(tx, 2)
         self.transceive(4)  # a halted card does not answer
 
 
