@@ -21,6 +21,7 @@ import asyncio
 from . import auth, clock, metering
 from .chargepoint import GET_METER_VALUE, ChargePoint  # noqa: F401  (re-exported)
 from .compat import Waker, const, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .config import ENERGY
 from .rpc import CallError
 from .connector import (  # noqa: F401
     EV_CHARGING,
@@ -41,7 +42,6 @@ UNLOCK_CONNECTOR = const(4)
 RESET = const(5)  # value: "Soft" or "Hard"; the integrator restarts the charger
 ACCEPTED = "Accepted"
 TIMEOUT = "Timeout"  # no answer in time and no local rule allowed it
-_ENERGY = "Energy.Active.Import.Register"
 # The longest a sampling task sleeps: a little over txqueue's checkpoint period, so that each
 # such wake finds a checkpoint due (txqueue.checkpoint()).
 _NAP_MS = const(60100)
@@ -345,7 +345,7 @@ async def _metering(cp, c, tx):
                     stamp = last + interval
             last = stamp
             stamp += interval
-            e = cp.meter(c.id, _ENERGY)
+            e = cp.meter(c.id, ENERGY)
             if e is not None:
                 tx.meter_last = int(e)
             metering.queue(cp, c.id, tx, "Sample.Periodic", "MeterValuesSampledData", last)
@@ -379,7 +379,7 @@ async def stop_by_charger(cp, c, reason):
     if tx is None or sess is None or sess.tx is not tx:
         return
     cp.tell(STOP_CHARGING, c.id, reason)
-    meter = cp.meter(c.id, _ENERGY)
+    meter = cp.meter(c.id, ENERGY)
     await sess.stop_transaction(tx.meter_last if meter is None else meter, reason=reason)
     sess.close()
 

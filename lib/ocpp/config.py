@@ -26,8 +26,8 @@ _FILE = "config.json"
 
 # The defaults as GetConfiguration reports them (short strings: interned, so answering with them
 # allocates nothing), each stored once; row() adds a profile's.
-_ENERGY = "Energy.Active.Import.Register"
-TEXTS = ["", "Core", "Unknown", _ENERGY, "false", "true"]
+ENERGY = "Energy.Active.Import.Register"  # imported by the others: one str object, not one each
+TEXTS = ["", "Core", "Unknown", ENERGY, "false", "true"]
 
 
 def row(kind, default, maximum=0, access=0):
@@ -53,9 +53,9 @@ KEYS = dict(
     HeartbeatInterval=row(INT, "300", 86400),
     LocalAuthorizeOffline=row(BOOL, "true"),
     LocalPreAuthorize=row(BOOL, "false"),
-    MeterValuesAlignedData=row(CSL, _ENERGY, 8),
+    MeterValuesAlignedData=row(CSL, ENERGY, 8),
     MeterValuesAlignedDataMaxLength=row(INT, "8", 0, RO),
-    MeterValuesSampledData=row(CSL, _ENERGY, 8),
+    MeterValuesSampledData=row(CSL, ENERGY, 8),
     MeterValuesSampledDataMaxLength=row(INT, "8", 0, RO),
     MeterValueSampleInterval=row(INT, "60", 86400),
     MinimumStatusDuration=row(INT, "0", 3600),

@@ -16,6 +16,7 @@ import struct
 
 from . import clock, jcodec
 from .compat import const
+from .config import ENERGY
 from .journal import Journal
 
 START = const(0xA1)
@@ -26,7 +27,6 @@ METER = const(0xA5)
 FILE = "txjournal.bin"
 MIN_DEAD = const(4096)  # dead bytes before a rewrite is worth it
 _NONE = const(0xFFFFFFFF)
-_ENERGY = "Energy.Active.Import.Register"
 
 
 def replay(q):
@@ -128,7 +128,7 @@ def recover(q):
     cp = q.cp
     for ltx, conn, wh, ts in q.orphans or ():
         valid = 0 < conn < len(cp.connectors)
-        now = cp.meter(conn, _ENERGY) if valid else None
+        now = cp.meter(conn, ENERGY) if valid else None
         if isinstance(now, (int, float)) and now > wh:
             wh = int(now)  # the meter's own register survived the power cut: it knows best
         p = {"meterStop": wh, "timestamp": clock.fmt(ts), "reason": "PowerLoss"}
@@ -226,7 +226,7 @@ def _orphan(j, ltx, t):
         for mv in p.get("meterValue", ()):
             ts = max(ts, clock.parse(mv.get("timestamp", "")) or 0)
             for sv in mv.get("sampledValue", ()):
-                if sv.get("measurand", _ENERGY) == _ENERGY and "phase" not in sv:
+                if sv.get("measurand", ENERGY) == ENERGY and "phase" not in sv:
                     try:
                         v = float(sv["value"])
                     except (KeyError, ValueError):

@@ -16,6 +16,7 @@ import struct
 
 from . import clock, jcodec, mvjson, txlog
 from .compat import const, ticks_add, ticks_diff, ticks_ms
+from .config import ENERGY
 from .connector import Transaction
 from .txlog import ACK, METER, METER_VALUES, MIN_DEAD, START, STOP  # noqa: F401
 
@@ -24,7 +25,6 @@ CAPACITY = const(65536)  # default journal budget in bytes (cp_info "journal_byt
 _DROP_BYTES = const(2048)  # a full journal frees at least this much MeterValues at a time
 _CHECKPOINT_MS = const(60000)
 _ITEMS = const(8)  # Start/Stop items kept for API waiters; older ones have long timed out
-_ENERGY = "Energy.Active.Import.Register"
 _BUF = const(256)  # a record body built in place; a longer one (rare) is built apart
 
 
@@ -174,7 +174,7 @@ class TxQueue:
         if o is None or ticks_diff(ticks_ms(), o[2]) < _CHECKPOINT_MS:
             return
         o[2] = ticks_ms()
-        wh = self.cp.meter(tx.connector, _ENERGY)
+        wh = self.cp.meter(tx.connector, ENERGY)
         if wh is None or int(wh) == o[1] or self.j.size + 18 > self.capacity:
             return
         try:
