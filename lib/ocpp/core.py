@@ -70,9 +70,7 @@ class Core:
                 if c.available_for_start() and c.session is None:
                     cid = c.id
                     break
-            else:
-                return {"status": "Rejected"}
-        if not 0 < cid < len(cp.connectors):
+        if cid is None or not 0 < cid < len(cp.connectors):
             return {"status": "Rejected"}
         c = cp.connectors[cid]
         if not c.available_for_start() or c.session is not None:
