@@ -5,9 +5,7 @@
 # itself cannot get through: link_failed() (to be called when WebSocket pings go unanswered) or,
 # failing that hook, the engine staying disconnected for _STALE_MS while the radio says all is
 # well.
-import asyncio
-
-from ocpp.compat import const, jitter, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
+from ocpp.compat import Waker, const, jitter, sleep_ms, ticks_diff, ticks_ms
 
 _JOIN_MS = const(20000)  # how long one attempt to join may take
 _BACKOFF_MIN_MS = const(2000)
@@ -28,7 +26,7 @@ class Wifi:
         self._bad = False  # told the link is broken: rejoin
         self.joins = 0
         self.backoff = _BACKOFF_MIN_MS
-        self._event = asyncio.Event()
+        self._woken = Waker()  # wait_up()'s sleep, cut short when the link comes up
 
     def _radio(self):
         if self._wlan is None:
@@ -52,15 +50,15 @@ class Wifi:
     async def wait_up(self, timeout_ms):
         """True once the link is up, False after timeout_ms."""
         t0 = ticks_ms()
-        while not self.up:
-            left = timeout_ms - ticks_diff(ticks_ms(), t0)
-            if left <= 0:
-                return False
-            self._event.clear()
-            try:
-                await wait_for_ms(self._event.wait(), left)
-            except Exception:  # the timeout
-                pass
+        try:
+            while not self.up:
+                left = timeout_ms - ticks_diff(ticks_ms(), t0)
+                if left <= 0:
+                    return False
+                await self._woken.wait(left)
+                self._woken.done()
+        finally:
+            self._woken.done()  # (cancelled asleep: wake() must not touch this task any more)
         return True
 
     async def _join(self):
@@ -102,7 +100,7 @@ class Wifi:
                     self.up = True
                     self.backoff = _BACKOFF_MIN_MS
                     self.log("wifi: up, %s" % (w.ifconfig()[0],))
-                    self._event.set()
+                    self._woken.wake()
                 await sleep_ms(_CHECK_MS)
                 continue
             self.up = False
