@@ -114,6 +114,7 @@ class ChargePoint:
             self.rpc.attach(sock)
             self.connected = True
             helpers = (asyncio.create_task(self._outbox()), asyncio.create_task(self._pinger()))
+            why = "disconnected"
             try:
                 # The connection's one coroutine, awaited here rather than wrapped in one of
                 # ours (~250 bytes for the connection's life): serve() answers each message as
@@ -122,11 +123,11 @@ class ChargePoint:
                 h = hasattr(sock, "serve")
                 await (sock.serve(self.rpc.handle) if h else self._receive(sock))
             except ws.WSClosed as e:
-                self.log("engine: connection closed (%s %s)" % (e.code, e.reason))
+                why = "connection closed (%s %s)" % (e.code, e.reason)
             except (OSError, ws.WSError) as e:
-                self.log("engine: connection lost (%r)" % e)
+                why = "connection lost (%r)" % e
             except Exception as e:  # a bug, or no memory: reconnect rather than stop for good
-                self.log("engine: reader failed (%r); reconnecting" % e)
+                why = "reader failed (%r)" % e
             finally:
                 for t in helpers:
                     t.cancel()
@@ -136,7 +137,7 @@ class ChargePoint:
                 await sock.close()
             if self.registration == "Accepted":
                 backoff = _BACKOFF_MIN_MS  # the link worked; start the backoff anew
-            backoff = await self._backoff(backoff, "disconnected")
+            backoff = await self._backoff(backoff, why)
 
     async def _backoff(self, ms, why):
         # A sleep of about ms before the next connect -> the backoff after that: twice as long.
