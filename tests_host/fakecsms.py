@@ -27,6 +27,14 @@ class FakeWS:
             raise OSError("closed")
         self.peer.on_frame(self, data if isinstance(data, str) else bytes(data).decode())
 
+    async def serve(self, handle):
+        # As ocpp.ws.WebSocket.serve(): each message handed to handle(), its answer sent.
+        while True:
+            _, data = await self.recv()
+            data = handle(data)
+            if data is not None:
+                await self.send(data)
+
     async def ping(self, data=b""):
         self.pings += 1
         if self.peer.answer_pings:

@@ -222,14 +222,18 @@ def test_reader_failure_reconnects_instead_of_stopping(csms):
     # Whatever escapes the handling of a message (a bug, no memory) costs the connection,
     # never the engine: it reconnects, registered still (§5.4: no second boot).
     async def main():
-        cp = await started(csms)
+        cp = api.init(INFO, CS, meter)
         real = cp.rpc.handle
 
-        def boom(data):
-            cp.rpc.handle = real
-            raise RuntimeError("bug")
+        def handle(data):  # the socket's serve() is handed this at connect
+            if b'"cs-x"' in bytes(data):
+                cp.rpc.handle = real  # (the next connection gets the real one)
+                raise RuntimeError("bug")
+            return real(data)
 
-        cp.rpc.handle = boom
+        cp.rpc.handle = handle
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
         csms.push('[2,"cs-x","Heartbeat",{}]')
         await csms.wait_for(lambda: csms.connects >= 2, 5)
         await cp.heartbeat()

@@ -215,6 +215,14 @@ class FakeWS:
         self.peer.on_text(data.encode() if isinstance(data, str) else bytes(data))
         self.peer.leave(a, t)
 
+    async def serve(self, handle):
+        # As ocpp.ws.WebSocket.serve(): each message handed to handle(), its answer sent.
+        while True:
+            _, data = await self.recv()
+            data = handle(data)
+            if data is not None:
+                await self.send(data)
+
     async def ping(self, data=b""):
         pass
 

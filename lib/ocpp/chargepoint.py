@@ -118,10 +118,8 @@ class ChargePoint:
             try:
                 # The connection's one coroutine, awaited here rather than wrapped in one of
                 # ours (~250 bytes for the connection's life): serve() answers each message as
-                # it comes; a loop over recv() for sockets without it (the test doubles of
-                # tools/bench_mp.py and tests_host/fakecsms.py).
-                h = hasattr(sock, "serve")
-                await (sock.serve(self.rpc.handle) if h else self._receive(sock))
+                # it comes.
+                await sock.serve(self.rpc.handle)
             except ws.WSClosed as e:
                 why = "connection closed (%s %s)" % (e.code, e.reason)
             except (OSError, ws.WSError) as e:
@@ -160,14 +158,6 @@ class ChargePoint:
                 data = binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""))
             self.ca = data
         return self.ca
-
-    async def _receive(self, sock):
-        # (A loop over recv() makes one coroutine object per message: serve() does not.)
-        while True:
-            _, data = await sock.recv()
-            data = self.rpc.handle(data)
-            if data is not None:
-                await sock.send(data)
 
     async def _pinger(self):
         # Dead-link detection (OCPP-J §5.3, errata 3.9): ping every WebSocketPingInterval and
