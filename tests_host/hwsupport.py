@@ -15,10 +15,16 @@ for _p in (REPO, FIRMWARE):
         sys.path.insert(1, _p)
 
 
-def use_fake_machine():
-    """`import machine` gets the host board's fake from here on; returns the fresh world."""
+def simulator():
+    """firmware/simmachine on sys.path from here on: `import machine` gets the host board's fake
+    and `import simworld` the simulated world behind it."""
     if SIMMACHINE not in sys.path:
         sys.path.insert(1, SIMMACHINE)
+
+
+def use_fake_machine():
+    """`import machine` gets the host board's fake from here on; returns the fresh world."""
+    simulator()
     import simworld
 
     simworld._world = None

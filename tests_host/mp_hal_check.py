@@ -1,6 +1,7 @@
-# Run by test_meter.py on the MicroPython unix port (MICROPYPATH=lib:firmware): the pilot and
-# metering algorithms with synthetic signals, so what the CPython tests check also holds for the
-# interpreter the boards run, and ADC processing allocates nothing per sample there.
+# Run by test_meter.py on the MicroPython unix port (MICROPYPATH=lib:firmware, and
+# firmware/simmachine for the simulated EV): the pilot and metering algorithms with synthetic
+# signals, so what the CPython tests check also holds for the interpreter the boards run, and ADC
+# processing allocates nothing per sample there.
 import gc
 import math
 import micropython
@@ -8,7 +9,8 @@ import random
 import sys
 
 from hal.meter import Meter, Register
-from hal.pilot import Pilot, amps_for, classify, duty_for, high_level, low_level
+from hal.pilot import Pilot, classify, duty_for, high_level, low_level
+from simworld import amps_for  # the EV's side of the pilot (firmware/simmachine)
 
 CT = {"ratio": 2000, "burden": 33.0}
 

@@ -260,7 +260,8 @@ def test_same_code_on_micropython(tmp_path):
     if not os.path.exists(mp):
         pytest.skip("no MicroPython unix port")
     env = dict(os.environ, MICROPYPATH=":".join(
-        [os.path.join(hwsupport.REPO, "lib"), hwsupport.FIRMWARE, hwsupport.REPO, ".frozen"]))
+        [os.path.join(hwsupport.REPO, "lib"), hwsupport.FIRMWARE, hwsupport.SIMMACHINE,
+         hwsupport.REPO, ".frozen"]))
     script = os.path.join(os.path.dirname(__file__), "mp_hal_check.py")
     r = subprocess.run([mp, script], env=env, capture_output=True, text=True, timeout=60,
                        cwd=tmp_path)  # the library keeps its configuration in files here

@@ -44,21 +44,6 @@ def duty_for(amps):
     return ((amps * 4 + 640) * 65535 + 500) // 1000
 
 
-def amps_for(duty):
-    """The current an EV may draw for a duty_u16 (IEC 61851-1 Table A.8); 0 when the duty
-    allows no charging (above 97 %, below 8 %, or 5 % digital communication)."""
-    pm = (duty * 1000 + 32767) // 65535  # per mille
-    if pm < 80 or pm > 970:
-        return 0
-    if pm < 100:
-        return 6
-    if pm <= 850:
-        return (duty * 60 + 32767) // 65535  # duty % x 0.6
-    if pm <= 960:
-        return (duty * 250 + 32767) // 65535 - 160  # (duty % - 64) x 2.5
-    return 80
-
-
 def classify(mv, prev=None):
     """The state for a high-phase level in millivolts. A level must cross a threshold by
     _HYST_MV to leave the previous state `prev`."""

@@ -16,7 +16,6 @@ import gc
 import math
 from random import getrandbits
 
-from hal.pilot import amps_for
 from hal.timing import ticks_diff, ticks_us
 from ocpp.compat import const
 from simrfid import Chip
@@ -29,6 +28,22 @@ _world = None
 # after): the simulator's own state, which the console's `mem` reports apart ("sim"), so that
 # the firmware's figures can be read as a board's. 0 on CPython (no gc.mem_alloc).
 heap = 0
+
+
+# The EV's side of the pilot: what it may draw for the duty cycle it sees.
+def amps_for(duty):
+    """The current an EV may draw for a duty_u16 (IEC 61851-1 Table A.8); 0 when the duty
+    allows no charging (above 97 %, below 8 %, or 5 % digital communication)."""
+    pm = (duty * 1000 + 32767) // 65535  # per mille
+    if pm < 80 or pm > 970:
+        return 0
+    if pm < 100:
+        return 6
+    if pm <= 850:
+        return (duty * 60 + 32767) // 65535  # duty % x 0.6
+    if pm <= 960:
+        return (duty * 250 + 32767) // 65535 - 160  # (duty % - 64) x 2.5
+    return 80
 
 
 def _made(cls, *args):
