@@ -61,13 +61,6 @@ class OCPP(ChargePoint):
     def __init__(self, cp_info, cs_info, callback, log=None):
         super().__init__(cp_info, cs_info, callback, log)
         self.vendors = {}
-        self.sampling = {}  # configuration key -> (its value, its items parsed): metering.py
-        self.meter_wakers = []  # the metering tasks' sleeps, cut short by metering.wake()
-
-    def _config_changed(self, key):
-        super()._config_changed(key)
-        metering.wake(self)  # an interval or a measurand list may have changed
-        metering.align(self)
 
     def sample(self, cid, context, key, ts=None):
         """One meterValue element (§7.33) of the measurands of the CSL key: metering.sample()."""

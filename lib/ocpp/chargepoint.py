@@ -67,6 +67,8 @@ class ChargePoint:
         self._ping_wake = Waker()  # the pinger's
         self._task = None
         self.aligned_task = None  # metering.aligned(), while ClockAlignedDataInterval > 0
+        self.sampling = {}  # configuration key -> (its value, its items parsed): metering.py
+        self.meter_wakers = []  # the metering tasks' sleeps, cut short by metering.wake()
         self.ca = None
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -342,6 +344,8 @@ class ChargePoint:
             # Security whitepaper A01 (figure 4): reconnect with the new password. Later than
             # now, so the ChangeConfiguration answer goes out on the old connection first.
             asyncio.create_task(self._reconnect_soon())
+        metering.wake(self)  # a sampling interval or a measurand list may have changed
+        metering.align(self)
 
     async def _reconnect_soon(self):
         await sleep_ms(500)
