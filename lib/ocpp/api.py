@@ -58,9 +58,8 @@ def init(cp_info, cs_info, callback, log=None):
 
 
 class OCPP(ChargePoint):
-    def __init__(self, cp_info, cs_info, callback, log=None):
-        super().__init__(cp_info, cs_info, callback, log)
-        self.vendors = {}
+    """The engine (chargepoint.py) with the integrator's side: sessions, hardware events, the
+    callback, DataTransfer."""
 
     def sample(self, cid, context, key, ts=None):
         """One meterValue element (§7.33) of the measurands of the CSL key: metering.sample()."""

@@ -41,6 +41,7 @@ class ChargePoint:
         self.connectors = [Connector(self, i) for i in range(n + 1)]  # [0] = the charger
         self.auth_cache = Cache(self)
         self.local_list = None  # set by the LocalAuthListManagement profile when enabled
+        self.vendors = {}  # vendorId -> DataTransfer handler (api's data_transfer_handler())
         handlers = HANDLERS(self)
         # Optional profiles (lib/ocpp/profiles/<name>.py) are imported only when the integrator
         # names them, so a charger pays for what it uses. Each module has PROFILE (its

@@ -137,8 +137,7 @@ class Core:
 
     def DataTransfer(self, p):
         # §5.6: vendor-specific handlers registered through the API; others are unknown.
-        vendors = getattr(self.cp, "vendors", None)
-        fn = vendors.get(p["vendorId"]) if vendors else None
+        fn = self.cp.vendors.get(p["vendorId"])
         if fn is None:
             return {"status": "UnknownVendorId"}
         return fn(p.get("messageId"), p.get("data"))
