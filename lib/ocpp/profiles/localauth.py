@@ -231,11 +231,6 @@ def _place(order, get, o, d):
     return True
 
 
-def _order(top):
-    # An empty list of numbers below top, 2 bytes each where they fit (a list takes 8).
-    return array("H" if top < 65536 else "I")
-
-
 def _records(get, order):
     # The entries of order, each packed in turn into the same record.
     rec = bytearray(_REC_SIZE)
@@ -262,7 +257,8 @@ def _walk(b, get, limit):
     i, e = jscan.one(b)
     fields = {}
     n, ok = 0, True
-    order = _order(len(b))
+    wide = "H" if len(b) < 65536 else "I"  # order: offsets in b, 2 bytes each where they fit
+    order = array(wide)
     rec = bytearray(_REC_SIZE)
     for k, v, s, e in jscan.members(b, i, e):
         name = jscan.load(b, k, v)
@@ -271,7 +267,7 @@ def _walk(b, get, limit):
             continue
         bad = None
         n, ok = 0, True  # (of a list given twice, the second counts, as with json.loads)
-        order = _order(len(b))
+        order = array(wide)
         for k, v in jscan.items(b, s, e):
             d = jscan.load(b, k, v)
             if bad is None:
@@ -305,7 +301,7 @@ def setup(cp):
                 return entries[i]
 
             n, ok = len(entries), True
-            order = _order(n)
+            order = array("H")  # (a list would take 8 bytes an entry)
             rec = bytearray(_REC_SIZE)
             for i in range(min(n, limit)):
                 ok = ok and _pack(rec, entries[i]) and _place(order, get, i, entries[i])
