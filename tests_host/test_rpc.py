@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from ocpp import rpc
+from ocpp import rpc, ws
+from test_ws import FakeSock, client_frames
 
 SPEC = (("n", rpc.INT | rpc.REQ, (0, 9)),)
 
@@ -133,7 +134,6 @@ def test_call_frames_are_compact_json_of_every_payload_kind():
             assert await task == {}
         ids = [json.loads(f)[1] for f in r.ws.sent]
         assert len(set(ids)) == len(ids) and all(len(u) <= 36 for u in ids)
-        assert len(r._out) == rpc._OUT  # the long frame did not keep a buffer of its own
 
     asyncio.run(main())
 
@@ -173,5 +173,62 @@ def test_compact_answers_and_all_the_others_are_matched_alike():
         with pytest.raises(rpc.CallError) as ei:
             await task
         assert ei.value.code == "FormationViolation"
+
+    asyncio.run(main())
+
+
+class SlowSock(FakeSock):
+    """A stream whose drain() waits until let() (a long frame stays under way meanwhile)."""
+
+    def __init__(self):
+        super().__init__(b"", eof=False)
+        self.go = None
+
+    def let(self):
+        self.go.set()
+
+    async def drain(self):
+        if self.go is not None:
+            await self.go.wait()
+
+
+def test_call_frames_are_written_in_the_websockets_send_buffer():
+    # rpc keeps no buffer for its frames: a CALL is written in the WebSocket's send buffer and
+    # masked there (behind a header of 6 or 8 bytes); one too long for it, or one made while a
+    # long frame is being sent from it, in a buffer of its own. All go out whole and intact.
+    async def main():
+        fake = SlowSock()
+        sock = ws.WebSocket(fake, fake)
+        r, _ = make()
+        r.attach(sock)
+        assert len(r._id) <= 40 and not [v for v in vars(r).values()
+                                         if isinstance(v, (bytearray, memoryview))
+                                         and len(v) > 40]
+        sent = []
+        for payload in ({}, {"d": "x" * 100}, {"d": "x" * 200}, {"d": "x" * 990},
+                        {"d": "x" * 3000}):
+            task = asyncio.ensure_future(r.call("Act", payload, 2000))
+            await asyncio.sleep(0.01)
+            msg = json.loads(client_frames(fake.out)[-1][2])
+            assert msg[2:] == ["Act", payload]
+            sent.append(msg[1])
+            assert r.handle(('[3,"%s",{}]' % msg[1]).encode()) is None and await task == {}
+        assert len(set(sent)) == len(sent)
+        # A long frame under way, its drain awaited: the CALL waits for it, in its own buffer.
+        fake.go = asyncio.Event()
+        long = asyncio.ensure_future(sock.send(b"q" * 3000, text=False))
+        await asyncio.sleep(0.01)
+        assert sock.body() is None
+        task = asyncio.ensure_future(r.call("Act", {"n": 1}, 2000))
+        await asyncio.sleep(0.01)
+        fake.let()
+        await long
+        await asyncio.sleep(0.01)
+        frames = client_frames(fake.out)
+        assert frames[-2][1:3] == (2, b"q" * 3000)
+        msg = json.loads(frames[-1][2])
+        assert msg[2:] == ["Act", {"n": 1}]
+        r.handle(('[3,"%s",{}]' % msg[1]).encode())
+        assert await task == {} and sock.body() is not None
 
     asyncio.run(main())

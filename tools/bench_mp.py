@@ -200,6 +200,7 @@ class FakeWS:
         self.peer = peer
         self.last_rx = time.ticks_ms()
         self.closed = False
+        self.buf = memoryview(bytearray(1024))
 
     async def recv(self):
         while not self.peer.out:
@@ -222,6 +223,12 @@ class FakeWS:
             data = handle(data)
             if data is not None:
                 await self.send(data)
+
+    def body(self):  # as ws.WebSocket's: where rpc writes its CALL frames
+        return self.buf
+
+    def send_body(self, n):
+        return self.send(self.buf[:n])
 
     async def ping(self, data=b""):
         pass

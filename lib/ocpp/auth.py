@@ -33,51 +33,45 @@ def _u32(b, i):
 class Cache:
     """The Authorization Cache (§3.5.1), kept on flash, not in RAM: _MAX slots of one file
     (3.4 KB), scanned through one slot-sized buffer and rewritten a slot at a time. As JSON
-    objects in RAM a full cache cost ~9 KB. It persists across reboots, as it SHOULD."""
+    objects in RAM a full cache cost ~9 KB. It persists across reboots, as it SHOULD. Nothing
+    of it stays in RAM between uses: the buffer, made per scan, would otherwise sit for good
+    wherever the heap had room at the first Authorize, splitting a free block."""
 
     def __init__(self, cp):
         self.cp = cp
-        self._buf = None
 
     def enabled(self):
         return self.cp.config.get("AuthorizationCacheEnabled")
 
     def _find(self, key):
-        """(slot of key or -1, slot for a new entry, highest use counter): a free slot, else the
-        first NOT-valid entry, else the least recently written."""
-        if self._buf is None:
-            self._buf = bytearray(_REC_SIZE)
-            self._body = memoryview(self._buf)[:_BODY]
-        buf = self._buf
+        """(slot of key or -1, its _FORM fields or None, slot for a new entry, top use counter);
+        a new entry goes to a free slot, else the first NOT-valid one, else the oldest written."""
+        buf = bytearray(_REC_SIZE)
+        body = memoryview(buf)[:_BODY]
+        entry = None
         found = free = not_valid = oldest = -1
         top = oldest_use = 0
         try:
             f = open(store.path(_FILE), "rb")
         except OSError:
-            return -1, 0, 0
+            return -1, None, 0, 0
         with f:
             for i in range(_MAX):
                 if f.readinto(buf) != _REC_SIZE:
                     free = i if free < 0 else free
                     break
                 use = _u32(buf, _BODY - 4)
-                if not buf[0] or _u32(buf, _BODY) != crc32(self._body) & 0xFFFFFFFF:
+                if not buf[0] or _u32(buf, _BODY) != crc32(body) & 0xFFFFFFFF:
                     free = i if free < 0 else free
                     continue
                 top = max(top, use)
                 if buf.find(key, 1, 21) == 1:
-                    found = i
+                    found, entry = i, struct.unpack(_FORM, body)
                 if buf[0] != 1:  # not Accepted
                     not_valid = i if not_valid < 0 else not_valid
                 elif oldest < 0 or use < oldest_use:
                     oldest, oldest_use = i, use
-        return found, free if free >= 0 else not_valid if not_valid >= 0 else oldest, top
-
-    def _read(self, slot):
-        with open(store.path(_FILE), "rb") as f:
-            f.seek(slot * _REC_SIZE)
-            f.readinto(self._buf)
-        return struct.unpack(_FORM, self._body)
+        return found, entry, free if free >= 0 else not_valid if not_valid >= 0 else oldest, top
 
     def _write(self, slot, status, key, exp, parent, use):
         body = struct.pack(_FORM, status, key, exp, parent, use)
@@ -98,10 +92,10 @@ class Cache:
         key = _key(tag)
         if key is None or not self.enabled():
             return None
-        slot = self._find(key)[0]
+        slot, entry, _, _ = self._find(key)
         if slot < 0:
             return None
-        st, _, exp, parent, use = self._read(slot)
+        st, _, exp, parent, use = entry
         status = _STATUSES[st - 1] if st <= len(_STATUSES) else "Invalid"
         if status == ACCEPTED and exp and clock.synced and clock.now() >= exp:
             status = "Expired"  # §3.5.1: SHALL be changed to expired in the cache
@@ -126,9 +120,8 @@ class Cache:
         exp = (clock.parse(exp) if isinstance(exp, str) else None) or 0  # 0: no expiry
         exp = 1 if exp < 0 else min(exp, 0xFFFFFFFF)
         st = _STATUSES.index(status) + 1
-        slot, new, top = self._find(key)
+        slot, old, new, top = self._find(key)
         if slot >= 0:
-            old = self._read(slot)
             if old[0] == st and old[2] == exp and old[3].rstrip(b"\0") == parent:
                 return  # the same verdict: no flash write
         else:

@@ -13,7 +13,7 @@ CALLRESULT = const(3)
 CALLERROR = const(4)
 
 _MAX_ID = const(36)  # §4.1.4: message ids are at most 36 characters
-_OUT = const(1024)  # the CALL frame is written into a buffer this long; a longer one, apart
+_OUT = const(1024)  # a CALL frame not written in the WebSocket's buffer: first tried this long
 _ID = const(4)  # where the id starts in a frame: behind '[2,"'
 _LONG = const(512)  # a CALL this long may go to its handler unparsed (see _piecewise)
 _HEAD = const(128)  # the bytes of a CALL that hold its id and action
@@ -112,35 +112,36 @@ class Rpc:
         self._done = Waker()
         self._reply = None  # the answer: its payload, or the CallError to raise
         self._on = None  # the socket of the CALL under way
-        # The CALL frame is written here, in place (_frame): no list, string or bytes is made
-        # for it. While a CALL awaits its answer its id is _out[_ID:_ID + _idlen].
-        self._out = bytearray(_OUT)
-        self._mv = memoryview(self._out)
+        # The CALL frame is written in place (_start), in the WebSocket's send buffer: no list,
+        # string or buffer of ours. While a CALL awaits its answer its id is _id[_ID:_ID + _idlen].
+        self._id = bytearray(_ID + _MAX_ID)
         self._idlen = 0
+        self._inplace = False  # the WebSocket has body()
         self._names = {}  # action -> '","Action",' as bytes: made once per action
         self._result = [CALLRESULT, None, None]  # reused: json.dumps reads it at once
 
-    def _put_id(self):
-        # A new id into _out (§4.1.4: unique per sender on a connection) -> where it ends. A
-        # per-boot random prefix keeps ids from repeating across reboots too, which makes
-        # central system logs unambiguous; a count follows it.
-        b = self._out
-        if not self._seq:
+    def _put_id(self, b):
+        # '[2,"' and a new id into b and _id (§4.1.4: unique per sender on a connection) ->
+        # where it ends. A per-boot random prefix keeps ids from repeating across reboots too,
+        # which makes central system logs unambiguous; a count follows it.
+        if not self._seq:  # the first CALL: _pre is '[2,"<prefix>-'
             import os
 
-            b[:13] = ('[2,"%08x-' % int.from_bytes(os.urandom(4), "big")).encode()
+            self._pre = ('[2,"%08x-' % int.from_bytes(os.urandom(4), "big")).encode()
+            self._id[:13] = self._pre
         self._seq += 1
-        end = int_into(b, 13, self._seq)
-        self._idlen = end - _ID
-        return end
+        b[:13] = self._pre
+        self._idlen = int_into(self._id, 13, self._seq) - _ID
+        return int_into(b, 13, self._seq)
 
     def _ours(self, uid):
         # Is uid (a str) the id of the CALL awaiting its answer?
         n = self._idlen
-        return n > 0 and uid.encode() == self._out[_ID : _ID + n]
+        return n > 0 and uid.encode() == self._id[_ID : _ID + n]
 
     def attach(self, ws):
         self.ws = ws
+        self._inplace = hasattr(ws, "body")  # (a test's fake WebSocket may have only send())
         self._timeouts = 0
 
     def detach(self):
@@ -209,22 +210,20 @@ class Rpc:
         finally:
             self._queued -= 1
 
-    def _start(self, action, payload, end):
-        # -> what sends the CALL frame; self._on is the socket it goes out on.
+    def _start(self, action, payload, until):
+        # The CALL frame under a new id, written into the WebSocket's send buffer (body()), or
+        # when that is busy or too short into a buffer of its own, as long as it takes -> what
+        # sends it; self._on is the socket it goes out on.
         ws = self._on = self.ws
         if ws is None:
             raise Offline()
-        if ticks_diff(end, ticks_ms()) <= 0:
+        if ticks_diff(until, ticks_ms()) <= 0:
             raise Timeout(False)  # our turn came too late: do not send at all
-        return ws.send(self._frame(action, payload))
-
-    def _frame(self, action, payload):
-        # The CALL frame under a new id, written into _out -> a memoryview of its JSON text.
-        # One longer than _out is written into a buffer of its own, as long as it takes.
         self._reply = None
         self.sent_ms = ticks_ms()
-        b = self._out
-        i = self._put_id()
+        body = ws.body() if self._inplace else None
+        b = bytearray(_OUT) if body is None else body
+        i = self._put_id(b)
         name = self._names.get(action)
         if name is None:
             name = self._names[action] = ('","%s",' % action).encode()
@@ -236,7 +235,7 @@ class Rpc:
                 end = _json_into(payload, b, j)
             if 0 < end < len(b):
                 b[end] = 0x5D  # ]
-                return (self._mv if b is self._out else memoryview(b))[: end + 1]
+                return ws.send_body(end + 1) if b is body else ws.send(memoryview(b)[: end + 1])
             if len(b) >= 65536:
                 raise ValueError("CALL too long")
             big = bytearray(2 * len(b))
@@ -306,7 +305,7 @@ class Rpc:
             return False
         if data[e] != 0x5D or data[n + 2] != 0x7B:  # {..}]
             return False
-        if not same(data, _ID, self._out, _ID, self._idlen):
+        if not same(data, _ID, self._id, _ID, self._idlen):
             return False
         if e == n + 4 and data[n + 3] == 0x7D:
             r = {}

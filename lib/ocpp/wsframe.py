@@ -4,7 +4,8 @@
 # length fields never size an allocation. The receive buffer holds _RESIDENT bytes (plus room
 # for headers): most OCPP messages are shorter; one that is not (up to max_size) is put together
 # in a buffer of max_size allocated for it and dropped after. Outgoing frames are built in the
-# send buffer, header and masked payload, in chunks of _CHUNK bytes (the byte work: wsmask.py).
+# send buffer, header and masked payload, in chunks of _CHUNK bytes, or written there in place
+# (body()); the byte work is wsmask.py's.
 import asyncio
 import os
 
@@ -26,6 +27,7 @@ _RESIDENT = const(1024)  # message bytes the receive buffer holds for the connec
 _SLACK = const(140)
 _KEYS = const(16)  # masking keys drawn from os.urandom at once
 _POOL = const(_CHUNK + 14)  # where they are kept in the send buffer
+_BODY = const(8)  # where body() starts in the send buffer: room for the longest header it needs
 _CLOSE_WAIT_MS = const(2000)  # how long a close may spend sending its frame / closing TLS
 
 
@@ -72,6 +74,7 @@ class WebSocket:
         self.text = False  # the last message came as text (else binary)
         # The send buffer: a frame's header and payload, then a supply of masking keys.
         self._tx = memoryview(bytearray(_POOL + _KEYS * 4))
+        self._body = self._tx[_BODY : _BODY + _CHUNK]
         self._k = _POOL + _KEYS * 4  # the offset of the current key; none drawn yet
         self._lock = asyncio.Lock()  # held by a frame written in several chunks
         self._readinto = getattr(reader, "readinto", None)
@@ -107,7 +110,8 @@ class WebSocket:
                 if self._mop < 0 and self._rp:  # the last message was handed out: drop it
                     self._cut(0, self._rp)
                     if buf is not self._small and self._re <= len(self._small):
-                        buf = self._shrink()
+                        self._small[: self._re] = buf[: self._re]  # back to the resident one
+                        buf = self._buf = self._small
                 p = self._rp
                 got = self._re - p
                 h = 2  # the header's length, once its second byte is in
@@ -154,8 +158,10 @@ class WebSocket:
                 if self._readinto is not None:
                     r = self._re  # an empty buffer is read into whole, without a slice
                     r = await self._readinto(buf[r:] if r else buf)
-                else:
-                    r = self._got(await self._r.read(len(buf) - self._re))
+                else:  # a stream without readinto (CPython)
+                    r = await self._r.read(len(buf) - self._re)
+                    buf[self._re : self._re + len(r)] = r
+                    r = len(r)
                 if r is not None:  # None: TLS polled but no complete record yet
                     if not r:
                         raise EOFError
@@ -179,20 +185,6 @@ class WebSocket:
         big[: self._re] = self._buf[: self._re]
         self._buf = big
         return big
-
-    def _shrink(self):
-        # Back to the resident buffer once the long message is handed out.
-        e = self._re
-        if e:
-            self._small[:e] = self._buf[:e]
-        self._buf = self._small
-        return self._small
-
-    def _got(self, d):
-        # Bytes read by a stream without readinto (CPython) into the buffer -> their count.
-        e = self._re
-        self._buf[e : e + len(d)] = d
-        return len(d)
 
     def _check(self, b0, b1, n):
         # A frame header against RFC 6455 5.2-5.5 -> None, or (close code, reason).
@@ -271,22 +263,12 @@ class WebSocket:
             reason = str(p[2:], "utf-8")
         except UnicodeError:
             reason = ""
-        if not self._close_sent:  # echo the code, as RFC 6455 5.5.1 asks
-            try:
-                await wait_for_ms(self._frame(_OP_CLOSE, p[:2]), _CLOSE_WAIT_MS)
-            except Exception:
-                pass
-        await self._shut()
+        await self._bye(p[:2])  # the code echoed, as RFC 6455 5.5.1 asks
         raise WSClosed(code, reason)
 
     async def _fail(self, code, why):
-        # Protocol failure: tell the peer (best effort), drop the connection, report.
-        if not self._close_sent:
-            try:
-                await wait_for_ms(self._frame(_OP_CLOSE, code.to_bytes(2, "big")), _CLOSE_WAIT_MS)
-            except Exception:
-                pass
-        await self._shut()
+        # Protocol failure: tell the peer, drop the connection, report.
+        await self._bye(code.to_bytes(2, "big"))
         raise WSClosed(code, why)
 
     # ---- sending ------------------------------------------------------------------------------
@@ -297,6 +279,19 @@ class WebSocket:
         if isinstance(data, str):
             data = data.encode()
         return self._send(_OP_TEXT if text else _OP_BINARY, data)
+
+    def body(self):
+        """Room in the send buffer for a text message of up to _CHUNK bytes, to be written in
+        place and sent by send_body() before the next await; None while a longer frame is
+        being sent from that buffer. (rpc's CALL frames: they need no buffer of their own.)"""
+        return None if self._lock.locked() else self._body
+
+    def send_body(self, n):
+        # send() of body()[:n]: masked where it is, behind a header written in front of it.
+        i = 6 if n < 126 else 8  # that header's length, key included (_BODY: the longest)
+        if i < _BODY:
+            _move(self._tx, i, _BODY, n)
+        return self._send(_OP_TEXT, self._tx[i : i + n])
 
     def ping(self, data=b""):
         if isinstance(data, str):
@@ -330,8 +325,7 @@ class WebSocket:
         return self._tx[: _xframe(self._tx, op, data, k)]
 
     def _pybuild(self, op, data):
-        # _build without the native module. (Apart: its deeper stack would make _build's
-        # frame larger than MicroPython keeps off the heap.)
+        # _build without the native module (apart: its stack would put _build's frame on heap).
         n = len(data)
         return _chunk(self._tx, _head(self._tx, op, n, self._key()), data, 0, n, self._k)
 
@@ -387,8 +381,12 @@ class WebSocket:
     async def close(self, code=1000, reason=""):
         # Sends our close frame and drops the TCP connection without waiting for the echo:
         # a charge point closing down has nothing left to read. Never raises.
+        await self._bye(code.to_bytes(2, "big") + reason.encode()[:123])
+
+    async def _bye(self, payload):
+        # Our close frame, unless one went out (or the connection is gone), best effort and
+        # bounded in time; then the connection is dropped.
         if not self.closed and not self._close_sent:
-            payload = code.to_bytes(2, "big") + reason.encode()[:123]
             try:
                 await wait_for_ms(self._frame(_OP_CLOSE, payload), _CLOSE_WAIT_MS)
             except Exception:

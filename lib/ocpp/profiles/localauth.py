@@ -15,6 +15,7 @@
 #           parentIdTag (23 bytes, NUL-padded)
 import os
 import struct
+from array import array
 from binascii import crc32
 
 from .. import clock, config, jscan, rpc, store
@@ -126,10 +127,10 @@ class LocalList:
                     return _decode(rec)
         return None
 
-    def update(self, version, recs, order, full):
-        """Write the list: the new records in recs (_pack()), record order[0] first, in idTag
-        order (one with status _DELETE deletes). Returns False (and leaves the list as it was)
-        when the result would exceed LocalAuthListMaxLength."""
+    def update(self, version, recs, full):
+        """Write the list: recs yields the new records (_pack()) in idTag order, one at a time
+        (one with status _DELETE deletes). Returns False (and leaves the list as it was) when
+        the result would exceed LocalAuthListMaxLength."""
         self._load()
         limit = self.cp.config.get("LocalAuthListMaxLength")
         tmp = self.path + ".tmp"
@@ -137,30 +138,28 @@ class LocalList:
         if not full and self.count:
             old = open(self.path, "rb")
             old.seek(_HEAD_SIZE)
-        new = memoryview(recs)
-        n = crc = i = 0
+        n = crc = 0
         try:
             with open(tmp, "wb") as out:
                 out.write(bytes(_HEAD_SIZE))  # the header goes in last, once count is known
                 rec = old.read(_REC_SIZE) if old else None
-                while rec or i < len(order):
-                    key = _rkey(recs, order[i]) if i < len(order) else None
-                    if key is not None and (not rec or key <= rec[:_KEY]):
-                        if rec and key == rec[:_KEY]:  # replaced or deleted
+                new = next(recs, None)
+                while rec or new is not None:
+                    mine = new is not None and (not rec or new[:_KEY] <= rec[:_KEY])
+                    if mine:
+                        if rec and new[:_KEY] == rec[:_KEY]:  # replaced or deleted
                             rec = old.read(_REC_SIZE)
-                        w = order[i] * _REC_SIZE
-                        w = new[w : w + _REC_SIZE]
-                        i += 1
-                        if w[_KEY] == _DELETE:
-                            continue
+                        w = None if new[_KEY] == _DELETE else new
                     else:
-                        w = rec
-                        rec = old.read(_REC_SIZE)
-                    n += 1
-                    if n > limit:
-                        break
-                    out.write(w)
-                    crc = crc32(w, crc)
+                        w, rec = rec, old.read(_REC_SIZE)
+                    if w is not None:
+                        n += 1
+                        if n > limit:
+                            break
+                        out.write(w)
+                        crc = crc32(w, crc)
+                    if mine:  # (after the write: the next record takes the same buffer)
+                        new = next(recs, None)
                 out.seek(0)
                 out.write(struct.pack(_HEAD, _MAGIC, version, n, crc & 0xFFFFFFFF))
         finally:
@@ -188,25 +187,36 @@ def _decode(rec):
     return status, parent.decode() if parent else None
 
 
-def _rkey(recs, j):
-    # The key of record j of recs (a bytearray, which compares).
-    j *= _REC_SIZE
-    return recs[j : j + _KEY]
-
-
-def _pack(recs, order, d):
-    # Entry d (checked against _AUTH_DATA) as the next record of recs, its number put into
-    # order where its key sorts (a binary search: a sort() would make a key per comparison, a
-    # slice each) -> False when it cannot be stored: an idTag too long for a key or there
-    # twice (§6.41), a bad expiryDate, a parentIdTag too long. Upper-cased and NUL-padded, the
-    # keys sort as the idTags do, case aside.
+def _pack(rec, d):
+    # Entry d (checked against _AUTH_DATA) as a record, into rec -> False when it cannot be
+    # stored: an idTag too long for a key, a bad expiryDate, a parentIdTag too long.
+    # Upper-cased and NUL-padded, the keys sort as the idTags do, case aside.
     key = _key(d["idTag"])
     if key is None:
         return False
+    info = d.get("idTagInfo")
+    if info is None:  # §5.15: a Differential update deletes the idTag
+        struct.pack_into(_REC, rec, 0, key, _DELETE, 0, b"")
+        return True
+    exp = info.get("expiryDate")
+    t = clock.parse(exp) if exp else 0
+    parent = (info.get("parentIdTag") or "").encode()
+    if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
+        return False
+    struct.pack_into(_REC, rec, 0, key, _STATUSES.index(info["status"]), t, parent)
+    return True
+
+
+def _place(order, get, o, d):
+    # Entry d, which get(o) returns, into order (the entries by idTag) where its key sorts, by
+    # a binary search that reads the keys of the others from get() -> False when its idTag is
+    # there already (§6.41). The entries are kept where they are (the message's text): only
+    # where to find them is held, not 52 bytes each.
+    key = _key(d["idTag"])
     lo, hi = 0, len(order)
     while lo < hi:
         mid = (lo + hi) // 2
-        k = _rkey(recs, order[mid])
+        k = _key(get(order[mid])["idTag"])
         if k == key:
             return False
         if k < key:
@@ -214,33 +224,42 @@ def _pack(recs, order, d):
         else:
             hi = mid
     n = len(order)
-    info = d.get("idTagInfo")
-    if info is None:  # §5.15: a Differential update deletes the idTag
-        struct.pack_into(_REC, recs, n * _REC_SIZE, key, _DELETE, 0, b"")
-    else:
-        exp = info.get("expiryDate")
-        t = clock.parse(exp) if exp else 0
-        parent = (info.get("parentIdTag") or "").encode()
-        if t is None or not 0 <= t <= 0xFFFFFFFF or len(parent) > 23:
-            return False
-        s = _STATUSES.index(info["status"])
-        struct.pack_into(_REC, recs, n * _REC_SIZE, key, s, t, parent)
-    order.insert(lo, n)
+    order.append(o)
+    if lo < n:  # (an array has no insert())
+        order[lo + 1 :] = order[lo:n]
+        order[lo] = o
     return True
 
 
-def _walk(b, recs, order, limit):
+def _records(get, order):
+    # The entries of order, each packed in turn into the same record.
+    rec = bytearray(_REC_SIZE)
+    for o in order:
+        _pack(rec, get(o))
+        yield rec
+
+
+def _getter(b):
+    # The entry whose text starts at b[o] -> get(o), parsed.
+    n = len(b)
+    return lambda o: jscan.load(b, o, jscan.value_end(b, o, n))
+
+
+def _walk(b, get, limit):
     # The SendLocalList payload's JSON text b (rpc hands a long one over unparsed), read a
-    # piece at a time: each AuthorizationData is parsed on its own, checked, and the first
-    # `limit` packed into recs (_pack), so that the list never exists as dicts all at once
-    # (100 entries are ~21 KB of them on a 64-bit port). -> (fields, n, ok): the payload's
-    # fields with the list standing in as [] or [its first entry that fails _AUTH_DATA],
-    # which check() then reports as it would the whole list; how many entries; False when one
-    # cannot be stored. ValueError when b is not JSON: nothing is answered before all of it
-    # was read.
+    # piece at a time: each AuthorizationData is parsed on its own and checked, and where each
+    # of the first `limit` starts (get() takes that) is put into order (_place), so that the
+    # list never exists as dicts all at once (100 entries are ~21 KB of them on a 64-bit port),
+    # nor as records (5.2 KB). -> (fields, order, n, ok): the payload's fields with the list
+    # standing in as [] or [its first entry that fails _AUTH_DATA], which check() then reports
+    # as it would the whole list; order; how many entries; False when one cannot be stored.
+    # ValueError when b is not JSON: nothing is answered before all of it was read.
     i, e = jscan.one(b)
     fields = {}
     n, ok = 0, True
+    wide = "H" if len(b) < 65536 else "I"  # order: offsets in b, 2 bytes each where they fit
+    order = array(wide)
+    rec = bytearray(_REC_SIZE)
     for k, v, s, e in jscan.members(b, i, e):
         name = jscan.load(b, k, v)
         if name != _LIST or b[s] != 0x5B:  # [
@@ -248,17 +267,17 @@ def _walk(b, recs, order, limit):
             continue
         bad = None
         n, ok = 0, True  # (of a list given twice, the second counts, as with json.loads)
-        order.clear()
+        order = array(wide)
         for k, v in jscan.items(b, s, e):
             d = jscan.load(b, k, v)
             if bad is None:
                 if check(d, _AUTH_DATA):
                     bad = d
                 elif ok and n < limit:
-                    ok = _pack(recs, order, d)
+                    ok = _pack(rec, d) and _place(order, get, k, d)
             n += 1
         fields[name] = [] if bad is None else [bad]
-    return fields, n, ok
+    return fields, order, n, ok
 
 
 def setup(cp):
@@ -269,18 +288,23 @@ def setup(cp):
         # §5.15, §7.47. p is the payload's JSON text (a memoryview) when the message is long,
         # else the payload (rpc.py: a handler with no description checks its payload itself).
         limit = cp.config.get("SendLocalListMaxLength")
-        order = []  # the numbers of the records in recs in idTag order
+        # order: where the entries to store are (get() takes that), in idTag order
         if isinstance(p, memoryview):
-            recs = bytearray(limit * _REC_SIZE)  # the entries as they will be stored
-            p, n, ok = _walk(p, recs, order, limit)
+            get = _getter(p)  # an entry's offset in the text -> the entry
+            p, order, n, ok = _walk(p, get, limit)
             err = check(p, _SEND_LOCAL_LIST)
         else:
             err = check(p, _SEND_LOCAL_LIST)
             entries = () if err else p.get(_LIST) or ()
+
+            def get(i):  # an entry's index -> the entry
+                return entries[i]
+
             n, ok = len(entries), True
-            recs = bytearray(min(n, limit) * _REC_SIZE)
+            order = array("H")  # (a list would take 8 bytes an entry)
+            rec = bytearray(_REC_SIZE)
             for i in range(min(n, limit)):
-                ok = ok and _pack(recs, order, entries[i])
+                ok = ok and _pack(rec, entries[i]) and _place(order, get, i, entries[i])
         if err:
             raise rpc.CallError(err[0], err[1])
         # A disabled list is treated as not supported, as GetLocalListVersion reports it (-1,
@@ -294,12 +318,12 @@ def setup(cp):
         if not full and version <= ll.list_version():
             return {"status": "VersionMismatch"}
         if full:  # §7.1: a Full update's entries have idTagInfo
-            for i in range(len(order)):
-                ok = ok and recs[i * _REC_SIZE + _KEY] != _DELETE
+            for o in order:
+                ok = ok and get(o).get("idTagInfo") is not None
         if not ok:
             return {"status": "Failed"}
         try:
-            ok = ll.update(version, recs, order, full)
+            ok = ll.update(version, _records(get, order), full)
         except OSError as e:
             cp.log("localauth: list not written: %r" % e)
             ok = False
