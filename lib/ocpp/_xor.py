@@ -1,7 +1,8 @@
-# Byte work in native code, without allocating: WebSocket frames, JSON read and written in place.
-# Viper compiles to machine code, so this file is built with `mpy-cross -march=...` for the
-# target (x64 for the unix port, xtensawin for ESP32, armv6m for the Pico W); wsmask.py and
-# jscan.py fall back to Python when it cannot be imported (CPython, or a build without it).
+# Byte work in native code, without allocating: WebSocket frames, JSON and timestamps read and
+# written in place. Viper compiles to machine code, so this file is built with
+# `mpy-cross -march=...` for the target (x64 for the unix port, xtensawin for ESP32, armv6m for
+# the Pico W); wsmask.py and jscan.py fall back to Python when it cannot be imported (CPython, or
+# a build without it).
 import micropython
 
 
@@ -75,6 +76,45 @@ def text(dst: ptr8, d: int, src: ptr8, s: int, n: int) -> int:
         k += 1
     return d + n
 
+
+@micropython.viper
+def dec(b, i: int, n: int, w: int) -> int:
+    # n (>= 0) in decimal into b from i, in w digits (its last w, zero-padded), or in as many
+    # as it has when w is 0 -> where they end. IndexError when b ends first.
+    e = i + w
+    if w == 0:
+        t = n
+        e = i + 1
+        while t >= 10:
+            t //= 10
+            e += 1
+    if i < 0 or e > int(len(b)):
+        raise IndexError
+    p = ptr8(b)
+    k = e
+    while k > i:
+        k -= 1
+        p[k] = 48 + n % 10
+        n //= 10
+    return e
+
+
+@micropython.viper
+def digits(b, i: int, n: int) -> int:
+    # The number that the n ASCII digits at b[i:i+n] write -> it; -1 when one is not a digit
+    # or b ends first (clock.parse reads a timestamp's fields with it).
+    if i < 0 or n < 0 or i + n > int(len(b)):
+        return -1
+    p = ptr8(b)
+    v = 0
+    n += i
+    while i < n:
+        c = int(p[i]) - 48
+        if c < 0 or c > 9:
+            return -1
+        v = v * 10 + c
+        i += 1
+    return v
 
 
 @micropython.viper

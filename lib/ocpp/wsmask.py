@@ -1,13 +1,14 @@
 # The byte work of the WebSocket's buffers (wsframe.py): frame headers, masking (RFC 6455 5.3)
 # and moving bytes down a buffer; and of the JSON written into and read from them in place
-# (rpc.py, mvjson.py). Native code (_xor.py) where it imports, which allocates
-# nothing; Python otherwise (CPython, or a build without the native module).
+# (rpc.py, mvjson.py), and of timestamps (clock.py). Native code (_xor.py) where it imports,
+# which allocates nothing; Python otherwise (CPython, or a build without the native module).
 from .compat import MICROPYTHON
 
 try:
-    from ._xor import frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
-except Exception:
-    frame = _xmask = _xmove = _xsame = _xtext = None  # frame(tx, op, src, k) -> frame length
+    from ._xor import dec, digits, frame, mask as _xmask, move as _xmove, same as _xsame
+    from ._xor import text as _xtext
+except Exception:  # the Python versions below (frame(tx, op, src, k) -> frame length)
+    dec = digits = frame = _xmask = _xmove = _xsame = _xtext = None
 
 
 def move(buf, d, s, n):
@@ -95,22 +96,59 @@ def _pytext(dst, d, src, s, n):
 
 def int_into(b, i, n):
     """The decimal digits of the int n into b from i -> where they end. IndexError when they
-    do not fit (b is written by index only: past its end, that raises)."""
+    do not fit."""
     if n < 0:
         b[i] = 45  # -
         i += 1
         n = -n
-    end = i
-    t = n
-    while True:  # count the digits first, then write them from the last
-        end += 1
-        t //= 10
-        if not t:
-            break
-    i = end
-    while True:
-        i -= 1
-        b[i] = 48 + n % 10
+    # A small int on every port, 32-bit ones too, is a machine word for the native dec().
+    return dec(b, i, n, 0) if n < 0x40000000 else _pydec(b, i, n, 0)
+
+
+def _pydec(b, i, n, w):
+    # dec(): n (>= 0) in decimal into b from i, in w digits (its last w, zero-padded), or in as
+    # many as it has when w is 0 -> where they end. IndexError when b ends first.
+    if not MICROPYTHON:  # formatting in C beats a loop per digit; allocation is no matter
+        t = b"%0*d" % (w, n)
+        if len(t) > w > 0:
+            t = t[-w:]
+        e = i + len(t)
+        if i < 0 or e > len(b):
+            raise IndexError
+        b[i:e] = t
+        return e
+    e = i + w
+    if not w:
+        t = n
+        e = i + 1
+        while t >= 10:  # count the digits first, then write them from the last
+            t //= 10
+            e += 1
+    if i < 0 or e > len(b):
+        raise IndexError
+    for k in range(e - 1, i - 1, -1):
+        b[k] = 48 + n % 10
         n //= 10
-        if not n:
-            return end
+    return e
+
+
+def _pydigits(b, i, n):
+    # digits(): the number the n ASCII digits at b[i:i+n] write, or -1 when one is not a digit
+    # or b ends first.
+    if i < 0 or n < 0 or i + n > len(b):
+        return -1
+    if not MICROPYTHON:  # in C, as in _pydec (b is bytes there: a memoryview has no isdigit)
+        t = b[i : i + n]
+        return int(t) if t.isdigit() else -1 if n else 0
+    v = 0
+    for k in range(i, i + n):
+        c = b[k] - 48
+        if not 0 <= c <= 9:
+            return -1
+        v = v * 10 + c
+    return v
+
+
+# dec() and digits() are called straight (int_into(), clock.py): native where they import.
+if dec is None:
+    dec, digits = _pydec, _pydigits
