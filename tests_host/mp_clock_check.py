@@ -1,6 +1,6 @@
-# Run by test_clock.py on the MicroPython unix port, where wsmask's dec() and digits() are the
-# native ones (_xor.py, compiled from source): random numbers and texts give what the Python
-# versions give, int_into() writes what str() does, clock.fmt() what time.gmtime() says (the
+# Run by test_clock.py on the MicroPython unix port, where wsmask.dec() and clock's civil() and
+# daytime() are the native ones (_xor.py, compiled from source): random numbers and texts give
+# what the Python versions give, int_into() writes what str() does, clock.fmt() what time.gmtime() says (the
 # unix port counts from 1970), and clock.parse() answers as the parser before it (clockref.py).
 # argv[1]: a seed. Prints OK.
 import random
@@ -12,7 +12,7 @@ from ocpp import _xor, clock, wsmask
 import clockref  # beside this script
 
 random.seed(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
-assert wsmask.dec is _xor.dec and wsmask.digits is _xor.digits, "not the native functions"
+assert wsmask.dec is _xor.dec and clock.civil is _xor.civil and clock.daytime is _xor.daytime
 
 
 def outcome(f, *args):
@@ -56,13 +56,20 @@ for _ in range(3000):
     except IndexError:
         pass
 
-for _ in range(3000):
-    t = "".join(random.choice("0123456789x/: ") for _ in range(random.randint(0, 8)))
-    size = len(t)
-    i, n = random.randint(-1, size + 1), random.randint(-1, 5)
+for _ in range(5000):
+    t = clockref.near(random, "%04d-%02d-%02d" % (random.randint(0, 9999), random.randint(0, 99),
+                                               random.randint(0, 99)))
+    i = random.randint(-1, 2)
+    t = "x" * max(i, 0) + t
     for buf in (t, t.encode(), bytearray(t.encode()), memoryview(t.encode())):
-        a, b = _xor.digits(buf, i, n), wsmask._pydigits(t.encode(), i, n)
-        assert a == b, (t, i, n, a, b)
+        a, b = _xor.civil(buf, i), clock._pycivil(memoryview(t.encode()), i)
+        assert a == b, (t, i, a, b)
+    t = clockref.near(random, "%02d:%02d:%02d" % (random.randint(0, 99), random.randint(0, 99),
+                                               random.randint(0, 99)))
+    t = "x" * max(i, 0) + t
+    for buf in (t, t.encode(), bytearray(t.encode()), memoryview(t.encode())):
+        a, b = _xor.daytime(buf, i), clock._pydaytime(memoryview(t.encode()), i)
+        assert a == b, (t, i, a, b)
 
 for _ in range(2000):
     secs = random.randint(0, 253402300799)

@@ -1,7 +1,7 @@
-"""clock.parse() and clock.fmt_into() as rewritten around wsmask's digits() and dec() (native on
-MicroPython, their Python versions here): the parser answers as the one before it (clockref.py)
-for any text near a timestamp, fmt_into() writes what time.strftime() does, and int_into() what
-str() does. mp_clock_check.py checks the same on MicroPython with the native functions."""
+"""clock.parse() and clock.fmt_into() as rewritten around civil(), daytime() and wsmask.dec()
+(native on MicroPython, their Python versions here): the parser answers as the one before it
+(clockref.py) for any text near a timestamp, fmt_into() writes what time.strftime() does, and
+int_into() what str() does. mp_clock_check.py checks the same on MicroPython, natively."""
 import random
 import time
 
@@ -63,14 +63,33 @@ def test_dec_writes_the_last_w_digits(n, w, i, size):
         assert wsmask._pydec(b, i, n, w) == i + len(text) and b[i : i + len(text)] == text.encode()
 
 
-@given(st.text("0123456789x/: ", max_size=8), st.integers(-1, 9), st.integers(-1, 5))
-def test_digits_reads_digits_only(t, i, n):
-    part = t[i : i + n]
-    if i < 0 or n < 0 or i + n > len(t):
-        want = -1  # past either end
-    else:
-        want = int(part) if part.isdigit() else 0 if n == 0 else -1
-    assert wsmask._pydigits(t.encode(), i, n) == want
+def fields(t, shape):
+    # The numbers in t's first len(shape) characters if they have the shape ("0": a digit, any
+    # other character itself), else None.
+    if len(t) < len(shape):
+        return None
+    for c, x in zip(shape, t):
+        if x != c and not (c == "0" and x in "0123456789"):
+            return None
+    return [int(x) for x in t[: len(shape)].replace("-", " ").replace(":", " ").split()]
+
+
+@given(st.integers(0, 9999), st.integers(0, 99), st.integers(0, 99), st.randoms(
+    use_true_random=False))
+def test_civil_reads_a_date(y, m, d, rand):
+    t = clockref.near(rand, "%04d-%02d-%02d" % (y, m, d))
+    f = fields(t, "0000-00-00")
+    want = clock._NODATE if f is None else clockref.days_from_civil(*f)
+    assert clock._pycivil(t.encode(), 0) == want
+
+
+@given(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99), st.randoms(
+    use_true_random=False))
+def test_daytime_reads_a_time(h, m, s, rand):
+    t = clockref.near(rand, "%02d:%02d:%02d" % (h, m, s))
+    f = fields(t, "00:00:00")
+    want = -1 if f is None else f[0] * 3600 + f[1] * 60 + f[2]
+    assert clock._pydaytime(t.encode(), 0) == want
 
 
 def test_the_same_on_micropython():

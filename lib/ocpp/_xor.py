@@ -100,20 +100,61 @@ def dec(b, i: int, n: int, w: int) -> int:
 
 
 @micropython.viper
-def digits(b, i: int, n: int) -> int:
-    # The number that the n ASCII digits at b[i:i+n] write -> it; -1 when one is not a digit
-    # or b ends first (clock.parse reads a timestamp's fields with it).
-    if i < 0 or n < 0 or i + n > int(len(b)):
+def civil(b, i: int) -> int:
+    # The date 'YYYY-MM-DD' at b[i:i+10] -> its days since 1970-01-01 (Howard Hinnant's
+    # days_from_civil; month and day not range-checked), or -0x40000000 when it is not one
+    # there. clock.py has the same in Python.
+    if i < 0 or i + 10 > int(len(b)):
+        return -0x40000000
+    p = ptr8(b)
+    v = 0  # the digits as one number, YYYYMMDD
+    k = i
+    while k < i + 10:
+        c = int(p[k]) - 48
+        if k == i + 4 or k == i + 7:
+            if c != -3:  # -
+                return -0x40000000
+        elif c < 0 or c > 9:
+            return -0x40000000
+        else:
+            v = v * 10 + c
+        k += 1
+    m = v // 100 % 100
+    y = v // 10000 + 400  # 400 years on: no negative number to divide for years from 0
+    if m <= 2:
+        y -= 1
+        m += 9
+    else:
+        m -= 3
+    era = y // 400
+    y -= era * 400
+    v = (153 * m + 2) // 5 + v % 100 - 1 + y * 365 + y // 4 - y // 100
+    return era * 146097 + v - 719468 - 146097
+
+
+@micropython.viper
+def daytime(b, i: int) -> int:
+    # The time 'hh:mm:ss' at b[i:i+8] -> its seconds since midnight (the fields not
+    # range-checked), or -1 when it is not one there. clock.py has the same in Python.
+    if i < 0 or i + 8 > int(len(b)):
         return -1
     p = ptr8(b)
     v = 0
-    n += i
-    while i < n:
-        c = int(p[i]) - 48
-        if c < 0 or c > 9:
+    t = 0
+    k = 0
+    while k < 8:
+        c = int(p[i + k]) - 48
+        if k == 2 or k == 5:
+            if c != 10:  # :
+                return -1
+            v *= 60  # hours to minutes, minutes to seconds
+        elif c < 0 or c > 9:
             return -1
-        v = v * 10 + c
-        i += 1
+        elif k == 0 or k == 3 or k == 6:
+            t = c * 10  # a field's first digit
+        else:
+            v += t + c
+        k += 1
     return v
 
 

@@ -4,10 +4,16 @@
 import time
 
 from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
-from .wsmask import dec, digits
+from .wsmask import dec
+
+try:
+    from ._xor import civil, daytime  # native; in Python below where they do not import
+except Exception:
+    civil = daytime = None
 
 _DASH = const(45)
 _COLON = const(58)
+_NODATE = const(-0x40000000)  # civil(): no date there
 
 _offset = 0  # seconds to add to time.time() to get UTC seconds since 1970
 _base = None  # ticks_ms() when the second _secs of time.time() began (see _rtc())
@@ -30,29 +36,19 @@ def parse(s):
     if not isinstance(s, str):
         return None
     # Read as bytes: indexing a str makes a one-character string, which MicroPython looks up
-    # among all the interned strings (~0.3 us each); a byte is a plain int. The fields are
-    # read by digits(), native code where it imports: a Python loop per field was two thirds
-    # of what a Heartbeat's answer cost here. (Few locals: 11 words of them and the stack keep
-    # the frame off the heap, see tools/mpyframes.py.)
+    # among all the interned strings (~0.3 us each); a byte is a plain int. The date and the
+    # time are read by civil() and daytime(), native code where it imports: read here, field
+    # by field, they were two thirds of what a Heartbeat's answer cost.
     s = memoryview(s) if MICROPYTHON else s.encode()
-    if len(s) < 19 or s[4] != _DASH or s[7] != _DASH or s[13] != _COLON or s[16] != _COLON:
-        return None
-    if s[10] != 84 and s[10] != 116 and s[10] != 32:  # T, t or a space
-        return None
-    y = digits(s, 0, 4)
-    m = digits(s, 5, 2)
-    d = digits(s, 8, 2)
-    if y < 0 or m < 0 or d < 0:
-        return None
-    secs = _days_from_civil(y, m, d) * 86400
-    y = digits(s, 11, 2)  # now the hours, minutes and seconds
-    m = digits(s, 14, 2)
-    d = digits(s, 17, 2)
-    if y < 0 or m < 0 or d < 0:
-        return None
-    secs += y * 3600 + m * 60 + d
-    i = 19
     n = len(s)
+    if n < 19 or (s[10] != 84 and s[10] != 116 and s[10] != 32):  # T, t or a space
+        return None
+    secs = civil(s, 0)
+    t = daytime(s, 11)
+    if secs == _NODATE or t < 0:
+        return None
+    secs = secs * 86400 + t
+    i = 19
     if i < n and s[i] == 46:  # ".": a fraction of a second, skipped: we keep whole seconds
         i += 1
         while i < n and 48 <= s[i] <= 57:
@@ -60,13 +56,53 @@ def parse(s):
     if i == n or (i + 1 == n and (s[i] == 90 or s[i] == 122)):  # nothing, Z or z
         return secs
     if i + 6 == n and (s[i] == 43 or s[i] == _DASH) and s[i + 3] == _COLON:  # +hh:mm
-        y = digits(s, i + 1, 2)
-        m = digits(s, i + 4, 2)
-        if y < 0 or m < 0:
+        t = _digits(s, i + 1, 2)
+        n = _digits(s, i + 4, 2)
+        if t < 0 or n < 0:
             return None
-        m = (y * 60 + m) * 60
-        return secs - m if s[i] == 43 else secs + m
+        t = (t * 60 + n) * 60
+        return secs - t if s[i] == 43 else secs + t
     return None
+
+
+def _pycivil(b, i):
+    # civil() of _xor.py: the date 'YYYY-MM-DD' at b[i:i+10] -> its days since 1970-01-01 (the
+    # month and day not range-checked), or _NODATE when it is not one there.
+    if i < 0 or i + 10 > len(b) or b[i + 4] != _DASH or b[i + 7] != _DASH:
+        return _NODATE
+    y, m, d = _digits(b, i, 4), _digits(b, i + 5, 2), _digits(b, i + 8, 2)
+    if y < 0 or m < 0 or d < 0:
+        return _NODATE
+    return _days_from_civil(y, m, d)
+
+
+def _pydaytime(b, i):
+    # daytime() of _xor.py: the time 'hh:mm:ss' at b[i:i+8] -> its seconds since midnight (the
+    # fields not range-checked), or -1 when it is not one there.
+    if i < 0 or i + 8 > len(b) or b[i + 2] != _COLON or b[i + 5] != _COLON:
+        return -1
+    h, m, s = _digits(b, i, 2), _digits(b, i + 3, 2), _digits(b, i + 6, 2)
+    if h < 0 or m < 0 or s < 0:
+        return -1
+    return h * 3600 + m * 60 + s
+
+
+def _digits(b, i, n):
+    # The number the n ASCII digits at b[i:i+n] write, or -1 when one is not a digit.
+    if not MICROPYTHON:  # in C (b is bytes there)
+        t = b[i : i + n]
+        return int(t) if t.isdigit() else -1
+    v = 0
+    for k in range(i, i + n):
+        c = b[k] - 48
+        if not 0 <= c <= 9:
+            return -1
+        v = v * 10 + c
+    return v
+
+
+if civil is None:
+    civil, daytime = _pycivil, _pydaytime
 
 
 def fmt(secs):

@@ -5,10 +5,9 @@
 from .compat import MICROPYTHON
 
 try:
-    from ._xor import dec, digits, frame, mask as _xmask, move as _xmove, same as _xsame
-    from ._xor import text as _xtext
+    from ._xor import dec, frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
 except Exception:  # the Python versions below (frame(tx, op, src, k) -> frame length)
-    dec = digits = frame = _xmask = _xmove = _xsame = _xtext = None
+    dec = frame = _xmask = _xmove = _xsame = _xtext = None
 
 
 def move(buf, d, s, n):
@@ -132,23 +131,6 @@ def _pydec(b, i, n, w):
     return e
 
 
-def _pydigits(b, i, n):
-    # digits(): the number the n ASCII digits at b[i:i+n] write, or -1 when one is not a digit
-    # or b ends first.
-    if i < 0 or n < 0 or i + n > len(b):
-        return -1
-    if not MICROPYTHON:  # in C, as in _pydec (b is bytes there: a memoryview has no isdigit)
-        t = b[i : i + n]
-        return int(t) if t.isdigit() else -1 if n else 0
-    v = 0
-    for k in range(i, i + n):
-        c = b[k] - 48
-        if not 0 <= c <= 9:
-            return -1
-        v = v * 10 + c
-    return v
-
-
-# dec() and digits() are called straight (int_into(), clock.py): native where they import.
+# dec() is called straight (int_into(), clock.py): the native one where it imports.
 if dec is None:
-    dec, digits = _pydec, _pydigits
+    dec = _pydec
