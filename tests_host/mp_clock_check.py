@@ -1,7 +1,8 @@
 # Run by test_clock.py on the MicroPython unix port, where wsmask.dec() and clock's civil() and
 # daytime() are the native ones (_xor.py, compiled from source): random numbers and texts give
-# what the Python versions give, int_into() writes what str() does, clock.fmt() what time.gmtime() says (the
-# unix port counts from 1970), and clock.parse() answers as the parser before it (clockref.py).
+# what the Python versions give, int_into() writes what str() does, clock.fmt() what
+# time.gmtime() says (the unix port counts from 1970), and clock.parse() answers as the parser
+# before it (clockref.py).
 # argv[1]: a seed. Prints OK.
 import random
 import sys
@@ -44,7 +45,9 @@ for _ in range(3000):
         assert a[1][i : a[0]] == str(n).encode(), (n, i, a)
 
 for _ in range(3000):
-    n = number() * 10 ** random.randint(1, 20) + number() if random.randint(0, 3) == 0 else number()
+    n = number()
+    if random.randint(0, 3) == 0:  # past a machine word: int_into()'s Python way
+        n = n * 10 ** random.randint(1, 20) + number()
     if random.randint(0, 1):
         n = -n
     b = bytearray(40)
