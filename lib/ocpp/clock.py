@@ -57,10 +57,10 @@ def parse(s):
         return secs
     if i + 6 == n and (s[i] == 43 or s[i] == _DASH) and s[i + 3] == _COLON:  # +hh:mm
         t = _digits(s, i + 1, 2)
-        n = _digits(s, i + 4, 2)
-        if t < 0 or n < 0:
+        m = _digits(s, i + 4, 2)
+        if t < 0 or m < 0:
             return None
-        t = (t * 60 + n) * 60
+        t = (t * 60 + m) * 60
         return secs - t if s[i] == 43 else secs + t
     return None
 
