@@ -85,7 +85,9 @@ for _ in range(2000):
     assert clock.fmt_into(b, 2, secs) == 22 and b == b"<<" + s.encode() + b"<<", secs
     for _ in range(5):
         t = clockref.near(random, s)
-        assert clock.parse(t) == clockref.parse(t), t
+        want = clockref.parse(t)
+        assert clock.parse(t) == clock.parse(t.encode()) == want, t
+        assert clock.parse(memoryview(b"[" + t.encode() + b"]")[1:-1]) == want, t
     t = clockref.near(random, s[:19] + random.choice(("", "Z", ".5Z", "+01:30", "-00:45")))
     assert clock.parse(t) == clockref.parse(t), t
 

@@ -35,12 +35,21 @@ def test_parse_answers_as_the_parser_before(secs, tail, rand):
     assert clock.parse(s) == clockref.parse(s)
     for _ in range(5):
         t = clockref.near(rand, s)
-        assert clock.parse(t) == clockref.parse(t), t
+        want = clockref.parse(t)
+        assert clock.parse(t) == want, t
+        b = t.encode()  # or its bytes, as a JSON text holds them
+        assert clock.parse(b) == clock.parse(bytearray(b)) == want, t
+        assert clock.parse(memoryview(b"[" + b + b"]")[1:-1]) == want, t
 
 
 @given(SECS)
 def test_parse_reads_what_fmt_writes(secs):
     assert clock.parse(clock.fmt(secs)) == secs
+
+
+@pytest.mark.parametrize("x", [None, 1772600767, ["2026-03-04T05:06:07Z"], 1.5])
+def test_parse_takes_text_only(x):
+    assert clock.parse(x) is None
 
 
 @given(st.integers(-(10**30), 10**30), st.integers(0, 4))

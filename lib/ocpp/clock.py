@@ -32,14 +32,19 @@ def _days_from_civil(y, m, d):
 
 
 def parse(s):
-    """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed."""
-    if not isinstance(s, str):
-        return None
+    """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed.
+    s is a str, or its UTF-8 bytes (bytes, bytearray or a memoryview of them: a JSON string
+    read where it lies, with no str made for it)."""
     # Read as bytes: indexing a str makes a one-character string, which MicroPython looks up
     # among all the interned strings (~0.3 us each); a byte is a plain int. The date and the
     # time are read by civil() and daytime(), native code where it imports: read here, field
     # by field, they were two thirds of what a Heartbeat's answer cost.
-    s = memoryview(s) if MICROPYTHON else s.encode()
+    if isinstance(s, str):
+        s = memoryview(s) if MICROPYTHON else s.encode()
+    elif isinstance(s, (bytes, bytearray, memoryview)):
+        s = s if MICROPYTHON else bytes(s)  # (_digits() wants bytes on CPython)
+    else:
+        return None
     n = len(s)
     if n < 19 or (s[10] != 84 and s[10] != 116 and s[10] != 32):  # T, t or a space
         return None
