@@ -1,7 +1,8 @@
-# Byte work in native code, without allocating: WebSocket frames, JSON read and written in place.
-# Viper compiles to machine code, so this file is built with `mpy-cross -march=...` for the
-# target (x64 for the unix port, xtensawin for ESP32, armv6m for the Pico W); wsmask.py and
-# jscan.py fall back to Python when it cannot be imported (CPython, or a build without it).
+# Byte work in native code, without allocating: WebSocket frames, JSON and timestamps read and
+# written in place. Viper compiles to machine code, so this file is built with
+# `mpy-cross -march=...` for the target (x64 for the unix port, xtensawin for ESP32, armv6m for
+# the Pico W); wsmask.py and jscan.py fall back to Python when it cannot be imported (CPython, or
+# a build without it).
 import micropython
 
 
@@ -75,6 +76,86 @@ def text(dst: ptr8, d: int, src: ptr8, s: int, n: int) -> int:
         k += 1
     return d + n
 
+
+@micropython.viper
+def dec(b, i: int, n: int, w: int) -> int:
+    # n (>= 0) in decimal into b from i, in w digits (its last w, zero-padded), or in as many
+    # as it has when w is 0 -> where they end. IndexError when b ends first.
+    e = i + w
+    if w == 0:
+        t = n
+        e = i + 1
+        while t >= 10:
+            t //= 10
+            e += 1
+    if i < 0 or e > int(len(b)):
+        raise IndexError
+    p = ptr8(b)
+    k = e
+    while k > i:
+        k -= 1
+        p[k] = 48 + n % 10
+        n //= 10
+    return e
+
+
+@micropython.viper
+def civil(b, i: int) -> int:
+    # The date 'YYYY-MM-DD' at b[i:i+10] -> its days since 1970-01-01 (Howard Hinnant's
+    # days_from_civil; month and day not range-checked), or -0x40000000 when it is not one
+    # there. clock.py has the same in Python.
+    if i < 0 or i + 10 > int(len(b)):
+        return -0x40000000
+    p = ptr8(b)
+    v = 0  # the digits as one number, YYYYMMDD
+    k = i
+    while k < i + 10:
+        c = int(p[k]) - 48
+        if k == i + 4 or k == i + 7:
+            if c != -3:  # -
+                return -0x40000000
+        elif c < 0 or c > 9:
+            return -0x40000000
+        else:
+            v = v * 10 + c
+        k += 1
+    m = v // 100 % 100
+    y = v // 10000 + 400  # 400 years on: no negative number to divide for years from 0
+    if m <= 2:
+        y -= 1
+        m += 9
+    else:
+        m -= 3
+    era = y // 400
+    y -= era * 400
+    v = (153 * m + 2) // 5 + v % 100 - 1 + y * 365 + y // 4 - y // 100
+    return era * 146097 + v - 719468 - 146097
+
+
+@micropython.viper
+def daytime(b, i: int) -> int:
+    # The time 'hh:mm:ss' at b[i:i+8] -> its seconds since midnight (the fields not
+    # range-checked), or -1 when it is not one there. clock.py has the same in Python.
+    if i < 0 or i + 8 > int(len(b)):
+        return -1
+    p = ptr8(b)
+    v = 0
+    t = 0
+    k = 0
+    while k < 8:
+        c = int(p[i + k]) - 48
+        if k == 2 or k == 5:
+            if c != 10:  # :
+                return -1
+            v *= 60  # hours to minutes, minutes to seconds
+        elif c < 0 or c > 9:
+            return -1
+        elif k == 0 or k == 3 or k == 6:
+            t = c * 10  # a field's first digit
+        else:
+            v += t + c
+        k += 1
+    return v
 
 
 @micropython.viper

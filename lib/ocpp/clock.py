@@ -4,9 +4,16 @@
 import time
 
 from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
+from .wsmask import dec
+
+try:
+    from ._xor import civil, daytime  # native; in Python below where they do not import
+except Exception:
+    civil = daytime = None
 
 _DASH = const(45)
 _COLON = const(58)
+_NODATE = const(-0x40000000)  # civil(): no date there
 
 _offset = 0  # seconds to add to time.time() to get UTC seconds since 1970
 _base = None  # ticks_ms() when the second _secs of time.time() began (see _rtc())
@@ -24,49 +31,83 @@ def _days_from_civil(y, m, d):
     return era * 146097 + doe - 719468
 
 
-def _num(b, i, n):
-    # Digits b[i:i+n] as an int, without slicing: every Heartbeat answer passes through here.
+def parse(s):
+    """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed.
+    s is a str, or its UTF-8 bytes (bytes, bytearray or a memoryview of them: a JSON string
+    read where it lies, with no str made for it)."""
+    # Read as bytes: indexing a str makes a one-character string, which MicroPython looks up
+    # among all the interned strings (~0.3 us each); a byte is a plain int. The date and the
+    # time are read by civil() and daytime(), native code where it imports: read here, field
+    # by field, they were two thirds of what a Heartbeat's answer cost.
+    if isinstance(s, str):
+        s = memoryview(s) if MICROPYTHON else s.encode()
+    elif isinstance(s, (bytes, bytearray, memoryview)):
+        s = s if MICROPYTHON else bytes(s)  # (_digits() wants bytes on CPython)
+    else:
+        return None
+    n = len(s)
+    if n < 19 or (s[10] != 84 and s[10] != 116 and s[10] != 32):  # T, t or a space
+        return None
+    secs = civil(s, 0)
+    t = daytime(s, 11)
+    if secs == _NODATE or t < 0:
+        return None
+    secs = secs * 86400 + t
+    i = 19
+    if i < n and s[i] == 46:  # ".": a fraction of a second, skipped: we keep whole seconds
+        i += 1
+        while i < n and 48 <= s[i] <= 57:
+            i += 1
+    if i == n or (i + 1 == n and (s[i] == 90 or s[i] == 122)):  # nothing, Z or z
+        return secs
+    if i + 6 == n and (s[i] == 43 or s[i] == _DASH) and s[i + 3] == _COLON:  # +hh:mm
+        t = _digits(s, i + 1, 2)
+        m = _digits(s, i + 4, 2)
+        if t < 0 or m < 0:
+            return None
+        t = (t * 60 + m) * 60
+        return secs - t if s[i] == 43 else secs + t
+    return None
+
+
+def _pycivil(b, i):
+    # civil() of _xor.py: the date 'YYYY-MM-DD' at b[i:i+10] -> its days since 1970-01-01 (the
+    # month and day not range-checked), or _NODATE when it is not one there.
+    if i < 0 or i + 10 > len(b) or b[i + 4] != _DASH or b[i + 7] != _DASH:
+        return _NODATE
+    y, m, d = _digits(b, i, 4), _digits(b, i + 5, 2), _digits(b, i + 8, 2)
+    if y < 0 or m < 0 or d < 0:
+        return _NODATE
+    return _days_from_civil(y, m, d)
+
+
+def _pydaytime(b, i):
+    # daytime() of _xor.py: the time 'hh:mm:ss' at b[i:i+8] -> its seconds since midnight (the
+    # fields not range-checked), or -1 when it is not one there.
+    if i < 0 or i + 8 > len(b) or b[i + 2] != _COLON or b[i + 5] != _COLON:
+        return -1
+    h, m, s = _digits(b, i, 2), _digits(b, i + 3, 2), _digits(b, i + 6, 2)
+    if h < 0 or m < 0 or s < 0:
+        return -1
+    return h * 3600 + m * 60 + s
+
+
+def _digits(b, i, n):
+    # The number the n ASCII digits at b[i:i+n] write, or -1 when one is not a digit.
+    if not MICROPYTHON:  # in C (b is bytes there)
+        t = b[i : i + n]
+        return int(t) if t.isdigit() else -1
     v = 0
-    for j in range(i, i + n):
-        d = b[j] - 48
-        if not 0 <= d <= 9:
-            raise ValueError
-        v = v * 10 + d
+    for k in range(i, i + n):
+        c = b[k] - 48
+        if not 0 <= c <= 9:
+            return -1
+        v = v * 10 + c
     return v
 
 
-def parse(s):
-    """ISO 8601 date-time (as OCPP sends it) -> UTC seconds since 1970, or None if malformed."""
-    if not isinstance(s, str):
-        return None
-    # Read as bytes: indexing a str makes a one-character string, which MicroPython looks up
-    # among all the interned strings (~0.3 us each); a byte is a plain int.
-    b = memoryview(s) if MICROPYTHON else s.encode()
-    n = len(b)
-    try:
-        if n < 19 or b[4] != _DASH or b[7] != _DASH or b[13] != _COLON or b[16] != _COLON:
-            return None
-        if b[10] != 84 and b[10] != 116 and b[10] != 32:  # T, t or a space
-            return None
-        secs = (
-            _days_from_civil(_num(b, 0, 4), _num(b, 5, 2), _num(b, 8, 2)) * 86400
-            + _num(b, 11, 2) * 3600
-            + _num(b, 14, 2) * 60
-            + _num(b, 17, 2)
-        )
-        i = 19
-        if i < n and b[i] == 46:  # ".": a fraction of a second, skipped: we keep whole seconds
-            i += 1
-            while i < n and 48 <= b[i] <= 57:
-                i += 1
-        if i == n or (i + 1 == n and (b[i] == 90 or b[i] == 122)):  # nothing, Z or z
-            return secs
-        if i + 6 == n and (b[i] == 43 or b[i] == _DASH) and b[i + 3] == _COLON:  # +hh:mm
-            off = _num(b, i + 1, 2) * 3600 + _num(b, i + 4, 2) * 60
-            return secs - off if b[i] == 43 else secs + off
-    except ValueError:
-        pass
-    return None
+if civil is None:
+    civil, daytime = _pycivil, _pydaytime
 
 
 def fmt(secs):
@@ -78,25 +119,14 @@ def fmt(secs):
 
 def fmt_into(b, i, secs):
     """fmt(secs) written into b[i:i + 20], allocating nothing -> i + 20."""
+    # Written by dec(), native where it imports, a few fields at a time: the time as HH0MM0SS,
+    # the month and day as MM0DD, the zeros then overwritten by the separators. (In two
+    # functions: with all the locals in one, its frame would go on the heap at every call.)
     secs = int(secs)
     z = secs // 86400
-    rem = secs - z * 86400
-    # Howard Hinnant's civil_from_days, inline: no tuple to hand back.
-    z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    z = mp + (3 if mp < 10 else -9)  # the month
-    _two(b, i + 5, z)
-    _two(b, i + 8, doy - (153 * mp + 2) // 5 + 1)
-    z = yoe + era * 400 + (z <= 2)  # the year
-    _two(b, i, z // 100)
-    _two(b, i + 2, z % 100)
-    _two(b, i + 11, rem // 3600)
-    _two(b, i + 14, rem // 60 % 60)
-    _two(b, i + 17, rem % 60)
+    secs -= z * 86400  # the second of the day
+    dec(b, i + 11, secs // 3600 * 1000000 + secs // 60 % 60 * 1000 + secs % 60, 8)
+    _date_into(b, i, z)
     b[i + 4] = b[i + 7] = _DASH
     b[i + 10] = 84  # T
     b[i + 13] = b[i + 16] = _COLON
@@ -104,9 +134,19 @@ def fmt_into(b, i, secs):
     return i + 20
 
 
-def _two(b, i, n):
-    b[i] = 48 + n // 10
-    b[i + 1] = 48 + n % 10
+def _date_into(b, i, z):
+    # The date of day z (days since 1970-01-01) as YYYY0MM0DD into b[i:i + 10]: Howard
+    # Hinnant's civil_from_days, inline (no tuple to hand back).
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    z -= era * 146097  # the day of the era
+    yoe = (z - z // 1460 + z // 36524 - z // 146096) // 365
+    z -= 365 * yoe + yoe // 4 - yoe // 100  # the day of the year, from March 1st
+    mp = (5 * z + 2) // 153  # the month, counted from March
+    z -= (153 * mp + 2) // 5 - 1  # the day of the month
+    yoe += era * 400 + (mp >= 10)  # the year: January and February are in the next one
+    dec(b, i, yoe, 4)
+    dec(b, i + 5, (mp + 3 if mp < 10 else mp - 9) * 1000 + z, 5)
 
 
 def _rtc():

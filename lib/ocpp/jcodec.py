@@ -14,7 +14,7 @@ import json
 import struct
 
 from . import clock
-from .compat import const
+from .compat import MICROPYTHON, const
 from .wsmask import same
 
 _TS = const(0x1F)  # followed by 4 bytes: UTC seconds, big-endian
@@ -159,14 +159,18 @@ def _coded_into(b, buf, i):
 
 def _word_at(b, j):
     # The first word of _WORDS at b[j:] (b[j] is a quote) -> its code | where it ends in b << 5;
-    # 0 when none. The byte after the quote is compared first: it rules out most words.
-    c = b[j + 1] if j + 1 < len(b) else -1
-    k = 0
-    for code in range(1, _NWORDS + 1):
-        e = _WORDS.find(b"\0", k)
-        if _WORDS[k + 1] == c and same(b, j, _WORDS, k, e - k):
-            return code | (j + e - k) << 5
-        k = e + 1
+    # 0 when none. Only the words that start as b[j:j+2] does are compared: _WORDS.find() finds
+    # them, in table order, in C. (A Python loop over all thirty was ~30k instructions a quote
+    # on MicroPython, most of what a Start or Stop cost to journal.)
+    if j + 1 >= len(b) or not 97 <= b[j + 1] <= 122:  # every word goes on with a-z
+        return 0  # (the quote that closes a string, mostly: no search)
+    two = b[j : j + 2]
+    k = _WORDS.find(two)
+    while k >= 0:
+        e = _WORDS.find(b"\0", k) - k  # its length
+        if (k == 0 or _WORDS[k - 1] == 0) and same(b, j, _WORDS, k, e):
+            return _WORDS.count(b"\0", 0, k) + 1 | (j + e) << 5
+        k = _WORDS.find(two, k + 1)  # inside a word, or not all of it: the next one
     return 0
 
 
@@ -184,22 +188,27 @@ def _secs(s):
     # The UTC seconds of s if it is exactly what clock.fmt() writes for them
     # ("YYYY-MM-DDTHH:MM:SSZ"), else None. Checked field by field: formatting the time again to
     # compare would allocate for every sample. parse() checks the digits and separators, but
-    # takes 2026-02-30 for 2026-03-02 and 24:00 for 00:00 the next day.
-    if not isinstance(s, str) or len(s) != 20 or s[10] != "T" or s[19] != "Z":
+    # takes 2026-02-30 for 2026-03-02 and 24:00 for 00:00 the next day. (Read as bytes: a
+    # character of a str is a string MicroPython looks up among the interned ones.)
+    if not isinstance(s, str) or len(s) != 20:
         return None
     t = clock.parse(s)
     if t is None or t < 0 or t > 0xFFFFFFFF:
         return None
-    y, m, d = _n2(s, 0) * 100 + _n2(s, 2), _n2(s, 5), _n2(s, 8)
-    if not 1 <= m <= 12 or _n2(s, 11) > 23 or _n2(s, 14) > 59 or _n2(s, 17) > 59:
+    s = memoryview(s) if MICROPYTHON else s.encode()
+    if s[10] != 84 or s[19] != 90 or _n2(s, 11) > 23 or _n2(s, 14) > 59 or _n2(s, 17) > 59:
+        return None  # not T and Z, or a time fmt() never writes
+    m = _n2(s, 5)
+    if not 1 <= m <= 12:
         return None
-    leap = m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-    return t if 1 <= d <= _MONTH_DAYS[m - 1] + leap else None
+    y = _n2(s, 0) * 100 + _n2(s, 2)
+    y = m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)  # a leap day may be
+    return t if 1 <= _n2(s, 8) <= _MONTH_DAYS[m - 1] + y else None
 
 
-def _n2(s, i):
-    # The two digits at s[i] (parse() has checked that they are digits).
-    return (ord(s[i]) - 48) * 10 + ord(s[i + 1]) - 48
+def _n2(b, i):
+    # The two digits at b[i] (parse() has checked that they are digits).
+    return (b[i] - 48) * 10 + b[i + 1] - 48
 
 
 def unpack(b):

@@ -1,13 +1,13 @@
 # The byte work of the WebSocket's buffers (wsframe.py): frame headers, masking (RFC 6455 5.3)
 # and moving bytes down a buffer; and of the JSON written into and read from them in place
-# (rpc.py, mvjson.py). Native code (_xor.py) where it imports, which allocates
-# nothing; Python otherwise (CPython, or a build without the native module).
+# (rpc.py, mvjson.py), and of timestamps (clock.py). Native code (_xor.py) where it imports,
+# which allocates nothing; Python otherwise (CPython, or a build without the native module).
 from .compat import MICROPYTHON
 
 try:
-    from ._xor import frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
-except Exception:
-    frame = _xmask = _xmove = _xsame = _xtext = None  # frame(tx, op, src, k) -> frame length
+    from ._xor import dec, frame, mask as _xmask, move as _xmove, same as _xsame, text as _xtext
+except Exception:  # the Python versions below (frame(tx, op, src, k) -> frame length)
+    dec = frame = _xmask = _xmove = _xsame = _xtext = None
 
 
 def move(buf, d, s, n):
@@ -95,22 +95,42 @@ def _pytext(dst, d, src, s, n):
 
 def int_into(b, i, n):
     """The decimal digits of the int n into b from i -> where they end. IndexError when they
-    do not fit (b is written by index only: past its end, that raises)."""
+    do not fit."""
     if n < 0:
         b[i] = 45  # -
         i += 1
         n = -n
-    end = i
-    t = n
-    while True:  # count the digits first, then write them from the last
-        end += 1
-        t //= 10
-        if not t:
-            break
-    i = end
-    while True:
-        i -= 1
-        b[i] = 48 + n % 10
+    # A small int on every port, 32-bit ones too, is a machine word for the native dec().
+    return dec(b, i, n, 0) if n < 0x40000000 else _pydec(b, i, n, 0)
+
+
+def _pydec(b, i, n, w):
+    # dec(): n (>= 0) in decimal into b from i, in w digits (its last w, zero-padded), or in as
+    # many as it has when w is 0 -> where they end. IndexError when b ends first.
+    if not MICROPYTHON:  # formatting in C beats a loop per digit; allocation is no matter
+        t = b"%0*d" % (w, n)
+        if len(t) > w > 0:
+            t = t[-w:]
+        e = i + len(t)
+        if i < 0 or e > len(b):
+            raise IndexError
+        b[i:e] = t
+        return e
+    e = i + w
+    if not w:
+        t = n
+        e = i + 1
+        while t >= 10:  # count the digits first, then write them from the last
+            t //= 10
+            e += 1
+    if i < 0 or e > len(b):
+        raise IndexError
+    for k in range(e - 1, i - 1, -1):
+        b[k] = 48 + n % 10
         n //= 10
-        if not n:
-            return end
+    return e
+
+
+# dec() is called straight (int_into(), clock.py): the native one where it imports.
+if dec is None:
+    dec = _pydec
