@@ -42,7 +42,8 @@ build/%.mpy: %.py $(STAMP) $(OPT_STAMP)
 	$(MPYCROSS) $(MPY_OPT) -o $@ $<
 
 # The one native module (viper: WebSocket masking without allocation) is machine code for one
-# architecture: x64 for the unix port here; tools/deploy.py builds it for the board's.
+# architecture: x64 for the unix port here; tools/deploy.py copies its source, which the board
+# compiles for its own at import (a frozen build compiles it for the board's: firmware/manifest.py).
 MPY_ARCH ?= x64
 build/lib/ocpp/_xor.mpy: lib/ocpp/_xor.py $(STAMP) $(OPT_STAMP)
 	@mkdir -p $(dir $@)

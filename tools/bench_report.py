@@ -113,6 +113,11 @@ def _code(t, r):
     t.row("all device .mpy (everything but host-only)", n(dev), OCPP_BASE["code"])
     t.row("  the same compiled -O3 (make mpy MPY_OPT=-O3)",
           n(sum(s[3] for k, s in groups.items() if k != "host")), "no line numbers, no asserts")
+    for arch, board in (("xtensawin", "an ESP32"), ("armv6m", "a Pico W")):
+        d = sum((f["mpy_arch_bytes"].get(arch) or 0) - (f["mpy_bytes"] or 0)
+                for f in c["files"] if f.get("mpy_arch_bytes"))
+        if d:
+            t.row("  the same, the native module compiled for %s" % arch, n(dev + d), board)
     t.row("all .mpy under build/ incl. host-only", n(sum(s[0] for s in groups.values())))
     t.row("heap in use before our imports (interpreter, script)", n(c["import_base"]))
     if c.get("stale_mpy"):
