@@ -301,6 +301,29 @@ def test_sampling_keeps_its_caches_only_while_a_transaction_runs(csms):
     assert run(main()) == (True, True)
 
 
+def test_sampled_items_are_parsed_at_the_start_of_the_transaction(csms):
+    # metering.begin() parses them with the transaction's other objects, before any sample (the
+    # default interval, 60 s, has none in this test): not later, amid other allocations.
+    meter = Meter()
+
+    async def main():
+        cp = api.init(INFO, CS, meter)
+        cp.start()
+        await csms.wait_for(lambda: cp.registration == "Accepted")
+        before = dict(cp.sampling)
+        sess = cp.session_open(1)
+        sess.accept("TAG1")
+        cp.connector_event(1, api.EV_PLUGGED)
+        assert await sess.start_transaction(meter.wh, 1, 2000) == api.ACCEPTED
+        parsed = cp.sampling.get("MeterValuesSampledData") is not None
+        sent = len(csms.of("MeterValues"))
+        assert await sess.stop_transaction(meter.wh, 2000) == api.ACCEPTED
+        await cp.stop()
+        return before, parsed, sent
+
+    assert run(main()) == ({}, True, 0)
+
+
 def test_sampled_items_are_the_integrators_strings():
     # A measurand the integrator listed is kept as its own string object (no copy per item);
     # one with a phase is still split into measurand and phase.

@@ -162,7 +162,12 @@ def keep_for_stop(tx, mv):
 
 
 def begin(cp, c, tx):
-    """At the start of a transaction: the Transaction.Begin element for the stop data."""
+    """At the start of a transaction: the Transaction.Begin element for the stop data; and the
+    items of its periodic samples parsed (_items()) now, soon after the collection at the plug
+    (connector.event()): they then lie at the bottom of the heap with the transaction's other
+    objects instead of landing, at its first sample, wherever allocation had got to, splitting
+    the free space (with MeterValueSampleInterval 0 they wait unused until rest())."""
+    _items(cp, "MeterValuesSampledData")
     if cp.config.get("StopTxnSampledData"):
         keep_for_stop(tx, sample(cp, c.id, "Transaction.Begin", "StopTxnSampledData"))
 
