@@ -349,17 +349,22 @@ def _unpack_meter_values(b):
 
 def codes(m, phase, unit):
     """The bits and indexes of a sampled value's measurand, phase and unit in the MeterValues
-    form (the context is added per sample: context_code()) -> bytes, or None when one of them
-    is not in its table (then such a sample takes the dict way)."""
-    out = bytearray(1)
+    form (the context is added per sample: context_code()) -> an int: the bits in its low
+    byte, then each index + 1 in a byte of its own, so that the int ends where they do (at
+    most 30 bits: a small int, nothing on the heap, on 32-bit ports too; metering keeps one per
+    measurand for the length of a transaction); or None when one of them is not in its table
+    (then such a sample takes the dict way)."""
+    bits = out = 0
+    shift = 8
     for k, x in ((2, m), (3, phase), (5, unit)):
         if x is not None:
             values = FIELDS[k][1]
             if x not in values:
                 return None
-            out[0] |= 1 << k
-            out.append(values.index(x))
-    return bytes(out)
+            bits |= 1 << k
+            out |= (values.index(x) + 1) << shift
+            shift += 8
+    return out | bits
 
 
 def context_code(context):

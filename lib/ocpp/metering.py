@@ -80,11 +80,13 @@ def sample_into(cp, cid, context, key, secs, b, i):
 def _value_into(b, j, codes, ctx, v, whole):
     # One sampled value into b at j: its bits and indexes (the context's added), then the
     # value as sample() writes it -> where it ends.
-    b[j] = codes[0] | 1  # bit 0: a context
+    b[j] = codes & 0xFF | 1  # bit 0: a context
     b[j + 1] = ctx
     j += 2
-    for k in range(1, len(codes)):
-        b[j] = codes[k]
+    codes >>= 8
+    while codes:  # its indexes (+ 1 each: jcodec.codes())
+        b[j] = (codes & 0xFF) - 1
+        codes >>= 8
         j += 1
     if whole:  # as in sample()
         v = int(v)
