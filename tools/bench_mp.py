@@ -530,8 +530,8 @@ async def session(tx_n, mv_n, hb_n, list_n, shift=5, getconf=1):
     live(res, "idle", base)
     for _ in range(tx_n):
         sess = await tx_open(cp, peer)
-        for _ in range(mv_n):
-            await one(cp, peer, 1, sess.tx, None)
+        for _ in range(mv_n):  # as the engine's metering task queues them (api._metering)
+            await meter_once(cp, sess.tx)
         if await sess.stop_transaction(mv_n, 5000) != "Accepted":
             raise RuntimeError("StopTransaction not accepted")
         sess.close()
