@@ -6,8 +6,9 @@ import sys
 
 from ocpp import config, jcodec, journal, register, store, txlog, txqueue
 from ocpp.connector import Transaction
-from ocpp.rpc import CallError, Offline, Timeout
 from ocpp.profiles import localauth
+
+from outbox import send_next  # beside this script
 
 store.dir = sys.argv[1]
 LOG = []
@@ -16,22 +17,6 @@ TS = "2026-03-01T10:00:00Z"
 
 def log(msg):
     LOG.append(msg)
-
-
-async def send_next(q):
-    # Send the head of the queue if it is due, as the engine's outbox does (chargepoint.py)
-    # -> True when something was sent.
-    p = q.begin() if q.ready() else None
-    if p is None or p is True:
-        return p is True
-    try:
-        q.answered(await q.cp.call(q.action, p))
-    except (Offline, Timeout):
-        q.lost()
-        raise
-    except CallError as e:
-        q.refused(e.code)
-    return True
 
 
 # ---- codec

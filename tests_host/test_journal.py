@@ -9,9 +9,9 @@ import random
 
 import mpcheck
 import pytest
+from outbox import send_next
 
 from ocpp import api, clock, jcodec, journal, metering, mvjson, store, txqueue
-from ocpp.rpc import CallError, Offline, Timeout
 
 
 def wire(payload):
@@ -30,22 +30,6 @@ TS = "2026-03-01T10:00:00Z"
 
 def run(coro, timeout=30):
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def send_next(q):
-    # Send the head of the queue if it is due, as the engine's outbox does (chargepoint.py)
-    # -> True when something was sent.
-    p = q.begin() if q.ready() else None
-    if p is None or p is True:
-        return p is True
-    try:
-        q.answered(await q.cp.call(q.action, p))
-    except (Offline, Timeout):
-        q.lost()
-        raise
-    except CallError as e:
-        q.refused(e.code)
-    return True
 
 
 def mv(cid, wh, ts=TS, extra=()):

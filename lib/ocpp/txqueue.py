@@ -200,7 +200,7 @@ class TxQueue:
 
     # A message goes out as: p = begin(); then `await cp.call(q.action, p)`, and answered() with
     # its answer, refused() for a CALLERROR, lost() for Offline or Timeout. (The engine's outbox
-    # does that inline, and so do the tests' send_next(): a coroutine per message would cost ~300
+    # does that inline, and so does tests_host/outbox.py: a coroutine per message would cost ~300
     # bytes a call.)
 
     def begin(self):
